@@ -1,7 +1,57 @@
-"""The one entry point: every asset, check, job, schedule and resource of the project."""
+"""The one entry point: every asset, check, job, schedule and resource of the project.
+
+Configuration comes from the environment at wiring time (see README "Configuration"); an
+unset variable falls back to the default of the resource field. Without `TESTIO_API_TOKEN`
+the pipeline syncs the embedded TestIO simulator.
+"""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import dagster as dg
 
-defs = dg.Definitions(assets=[])
+from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
+from testio_pipeline.defs.checks.ingest import INGEST_CHECKS
+from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
+
+
+def _from_env(name: str, kind: type = str) -> dict[str, Any]:
+    """`dg.EnvVar` for a variable that is set (the UI shows its name, never its value)."""
+    if not os.environ.get(name):
+        return {}
+    return {"value": dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)}
+
+
+def _field(field: str, env: str, kind: type = str) -> dict[str, Any]:
+    found = _from_env(env, kind)
+    return {field: found["value"]} if found else {}
+
+
+def build_resources() -> dict[str, Any]:
+    return {
+        "testio": TestIOResource(
+            **_field("api_token", "TESTIO_API_TOKEN"),
+            **_field("base_url", "TESTIO_API_BASE_URL"),
+            **_field("max_in_flight", "TESTIO_MAX_IN_FLIGHT", int),
+            **_field("bug_batch_size", "TESTIO_BUG_BATCH_SIZE", int),
+            **_field("simulator_size", "TESTIO_SIMULATOR_SIZE"),
+            **_field("simulator_seed", "TESTIO_SIMULATOR_SEED", int),
+        ),
+        "warehouse": WarehouseResource(
+            **_field("path", "TESTIO_DUCKDB_PATH"),
+            **_field("customer_id", "TESTIO_CUSTOMER_ID", int),
+            **_field("lock_wait_seconds", "TESTIO_DUCKDB_LOCK_WAIT_SECONDS", int),
+        ),
+        "sync_options": SyncOptionsResource(
+            **_field("catalog_ttl_minutes", "TESTIO_CATALOG_TTL_MINUTES", int),
+        ),
+    }
+
+
+defs = dg.Definitions(
+    assets=[*INGEST_ASSETS],
+    asset_checks=[*INGEST_CHECKS],
+    resources=build_resources(),
+)

@@ -1,17 +1,25 @@
-"""Dagster resources: the warehouse (DuckDB file) and the TestIO API (real or simulated).
+"""Dagster resources: the warehouse (DuckDB file), the TestIO API (real or simulated) and the
+run-level sync options a user sets in the launchpad.
 
-Paths and secrets arrive here at wiring time (`dg.EnvVar`), never inside asset bodies.
+Paths and secrets arrive here at wiring time (`dg.EnvVar` in definitions.py), never inside
+asset bodies.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Optional
 
 import dagster as dg
 import duckdb
 from pydantic import Field
 
+from testio_pipeline.testio import settings
+from testio_pipeline.testio.client import TestIOClient
+from testio_pipeline.testio.simulator import SIMULATOR_BASE_URL, Simulator, SimulatorConfig
 from testio_pipeline.warehouse import connection
 
 DEFAULT_DUCKDB_PATH = "data/testio.duckdb"
@@ -21,14 +29,16 @@ class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse file. Opened only to write, after fetching, one writer at a time."""
 
     path: str = Field(default=DEFAULT_DUCKDB_PATH, description="Path of the DuckDB file.")
-    customer_id: int = Field(default=1, description="Customer id stored in every row.")
+    customer_id: int = Field(
+        default=1, description="Customer id stored in every row; rows of two customers never mix."
+    )
     lock_wait_seconds: float = Field(
         default=120.0,
         description="How long a write waits for another process to release the file lock.",
     )
 
     @contextmanager
-    def write(self, log=None) -> Iterator[duckdb.DuckDBPyConnection]:
+    def write(self, log: Optional[logging.Logger] = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction on the warehouse: committed on success, rolled back on any error."""
         with connection.write_transaction(
             self.path, lock_wait_seconds=self.lock_wait_seconds, log=log
@@ -36,9 +46,111 @@ class WarehouseResource(dg.ConfigurableResource):
             yield con
 
     @contextmanager
-    def read(self, log=None) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection for reading; waits for the lock like a write does."""
+    def read(self, log: Optional[logging.Logger] = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection for reading sync state before fetching.
+
+        It opens the file for writing (DuckDB cannot mix a read-only and a read-write process),
+        so it waits for the lock like a write does; keep it short.
+        """
         with connection.open_for_write(
             self.path, lock_wait_seconds=self.lock_wait_seconds, log=log
         ) as con:
             yield con
+
+
+class TestIOResource(dg.ConfigurableResource):
+    """The TestIO Customer API, or the embedded simulator when no token is configured."""
+
+    api_token: Optional[str] = Field(
+        default=None,
+        description="TestIO API token (TESTIO_API_TOKEN). Unset: the embedded simulator is used.",
+    )
+    base_url: str = Field(
+        default=settings.DEFAULT_BASE_URL,
+        description="API base URL (TESTIO_API_BASE_URL), e.g. a simulator started with "
+        "`python -m testio_pipeline.testio.simulator`.",
+    )
+    max_in_flight: int = Field(
+        default=settings.MAX_IN_FLIGHT, description="Most requests in flight at once."
+    )
+    timeout_seconds: float = Field(
+        default=settings.TIMEOUT_SECONDS, description="Timeout of one HTTP request."
+    )
+    max_attempts: int = Field(
+        default=settings.MAX_ATTEMPTS,
+        description="Attempts per request on 429, 5xx, timeouts and connection errors.",
+    )
+    tests_per_page: int = Field(
+        default=settings.TESTS_PER_PAGE, description="Page size when listing tests."
+    )
+    bug_batch_size: int = Field(
+        default=settings.BUGS_TEST_IDS_PER_REQUEST,
+        description="Test ids per /bugs request (filter_test_cycle_ids).",
+    )
+    simulator_size: str = Field(
+        default="small",
+        description="Size of the embedded simulator's account (small, medium, large or a scale).",
+    )
+    simulator_seed: int = Field(default=1, description="Seed of the embedded simulator's account.")
+
+    @property
+    def uses_simulator(self) -> bool:
+        return not self.api_token
+
+    def describe_source(self) -> str:
+        """Where data comes from, for logs and metadata (never includes the token)."""
+        if self.uses_simulator:
+            return f"embedded simulator (size={self.simulator_size}, seed={self.simulator_seed})"
+        return self.base_url
+
+    def client(self, logger: Optional[logging.Logger] = None) -> TestIOClient:
+        """A new async client; use it as `async with resource.client(log) as client:`."""
+        if self.uses_simulator:
+            simulator = embedded_simulator(self.simulator_size, self.simulator_seed)
+            transport, base_url, token = (
+                simulator.transport,
+                SIMULATOR_BASE_URL,
+                simulator.config.token,
+            )
+        else:
+            transport, base_url, token = None, self.base_url, self.api_token
+        return TestIOClient(
+            base_url=base_url,
+            token=token or "",
+            max_in_flight=self.max_in_flight,
+            timeout_seconds=self.timeout_seconds,
+            max_attempts=self.max_attempts,
+            tests_per_page=self.tests_per_page,
+            bug_batch_size=self.bug_batch_size,
+            transport=transport,
+            logger=logger,
+        )
+
+
+@functools.lru_cache(maxsize=4)
+def embedded_simulator(size: str, seed: int) -> Simulator:
+    """One simulator per process and (size, seed): generating the account is deterministic."""
+    scale: str | float = size
+    try:
+        scale = float(size)
+    except ValueError:
+        pass
+    return Simulator(SimulatorConfig(size=scale, seed=seed))
+
+
+class SyncOptionsResource(dg.ConfigurableResource):
+    """Run-level options of a sync; the launchpad shows them under `resources.sync_options`."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description="Re-fetch every test's bugs and every product's feature catalog, ignoring "
+        "what earlier runs stored, and reconcile deletions (tests and bugs gone from the API).",
+    )
+    product_ids: list[int] = Field(
+        default_factory=list,
+        description="Limit this run to these product ids (refresh one product now). Empty: all.",
+    )
+    catalog_ttl_minutes: float = Field(
+        default=60.0,
+        description="A product's feature catalog is re-fetched when older than this.",
+    )

@@ -43,3 +43,21 @@ FINAL_TEST_STATUSES = frozenset({"archived", "cancelled"})
 
 BUG_STATUSES = ("forwarded", "accepted", "rejected")
 BUG_SEVERITIES = ("critical", "high", "low", "visual", "content", "custom")
+
+# --- client behaviour (appended by the API-client owner) ---
+USER_AGENT = "testio-pipeline/0.1"
+# objects instead of bare strings in features[].user_stories, so story ids survive (2026 API)
+FEATURE_INCLUDES = ("user_stories",)
+# the status a poisoned test record makes every page containing it answer (quirk 5.4); only
+# this status triggers bisection, other exhausted failures propagate
+POISONED_PAGE_STATUS = 500
+# test pages requested ahead of the one being consumed: keeps the semaphore busy without
+# wasting more than a few empty pages past the end of a listing
+TESTS_PAGES_AHEAD = 3
+# bug batches kept scheduled per request slot: enough to keep every slot busy, bounded memory
+BUGS_PENDING_BATCHES_PER_SLOT = 2
+TESTS_PROGRESS_EVERY_PAGES = 20
+BUGS_PROGRESS_EVERY_BATCHES = 50
+# full test pages in a row that bring no new id before the listing is declared stuck (the API
+# ignoring `page`); one or two can legitimately happen when tests are added during a listing
+TESTS_STALE_PAGES_LIMIT = 3

@@ -1,0 +1,197 @@
+"""Ingest assets: the TestIO account copied into DuckDB, one table per asset.
+
+Each asset fetches first, stages rows to Parquet, then opens DuckDB once and merges in one
+transaction (see `testio_pipeline/sync/`). All of them write DuckDB, so they share the
+`duckdb_writer` pool and never write at the same time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dagster as dg
+
+from testio_pipeline.defs.metadata import raise_for_failures, report_metadata, table_definition_metadata
+from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
+from testio_pipeline.sync.bugs import sync_bugs
+from testio_pipeline.sync.features import sync_features
+from testio_pipeline.sync.products import sync_products
+from testio_pipeline.sync.tests import sync_tests
+from testio_pipeline.sync.users import sync_users
+from testio_pipeline.warehouse.schema import BUGS, FEATURES, PRODUCTS, TEST_FEATURES, TESTS, USERS
+
+INGEST_GROUP = "ingest"
+DUCKDB_WRITER_POOL = "duckdb_writer"
+INGEST_KINDS = {"duckdb", "python"}
+OWNERS = ["team:qa-data"]
+
+RETRY_WHAT_TO_DO = (
+    "The next scheduled run retries them; to retry now, launch the job again "
+    "(optionally with sync_options.product_ids set to the failed products)."
+)
+
+
+@dg.asset(
+    group_name=INGEST_GROUP,
+    kinds=INGEST_KINDS,
+    owners=OWNERS,
+    pool=DUCKDB_WRITER_POOL,
+    metadata=table_definition_metadata(PRODUCTS),
+)
+def products(
+    context: dg.AssetExecutionContext,
+    testio: TestIOResource,
+    warehouse: WarehouseResource,
+    sync_options: SyncOptionsResource,
+) -> dg.MaterializeResult:
+    """Every TestIO product of the customer, with its sections (`has_sections`, `section_ids`)
+    detected as the API's quirks require. One `/products` call; products missing from the API
+    are kept, since tests and bugs still point at them."""
+    report = sync_products(
+        lambda: testio.client(context.log),
+        warehouse,
+        product_ids=sync_options.product_ids,
+        log=context.log,
+    )
+    return dg.MaterializeResult(metadata=report_metadata(report, PRODUCTS.name, testio.describe_source()))
+
+
+@dg.asset(
+    group_name=INGEST_GROUP,
+    kinds=INGEST_KINDS,
+    owners=OWNERS,
+    pool=DUCKDB_WRITER_POOL,
+    deps=[products],
+    metadata=table_definition_metadata(FEATURES),
+)
+def features(
+    context: dg.AssetExecutionContext,
+    testio: TestIOResource,
+    warehouse: WarehouseResource,
+    sync_options: SyncOptionsResource,
+) -> dg.MaterializeResult:
+    """The feature catalog of every product, one row per feature however many sections list it
+    (`section_ids` names them all). A product's catalog is re-fetched when older than
+    `sync_options.catalog_ttl_minutes` (or on a full refresh); a feature gone from the catalog
+    stays with `is_deleted = true`. A product whose catalog fails keeps its previous rows."""
+    source = testio.describe_source()
+    report = sync_features(
+        lambda: testio.client(context.log),
+        warehouse,
+        full_refresh=sync_options.full_refresh,
+        product_ids=sync_options.product_ids,
+        catalog_ttl=timedelta(minutes=sync_options.catalog_ttl_minutes),
+        log=context.log,
+    )
+    raise_for_failures(report, FEATURES.name, source, RETRY_WHAT_TO_DO)
+    return dg.MaterializeResult(metadata=report_metadata(report, FEATURES.name, source))
+
+
+@dg.multi_asset(
+    group_name=INGEST_GROUP,
+    pool=DUCKDB_WRITER_POOL,
+    specs=[
+        dg.AssetSpec(
+            TESTS.name,
+            deps=[products],
+            kinds=INGEST_KINDS,
+            owners=OWNERS,
+            description=(
+                "Every exploratory test (test cycle) of every product, listed page by page on "
+                "each run (no page cap). `is_final` marks archived and cancelled tests. Records "
+                "the API refuses to serve even in pages of one are skipped and written to "
+                "`skipped_records`."
+            ),
+            metadata=table_definition_metadata(TESTS),
+        ),
+        dg.AssetSpec(
+            TEST_FEATURES.name,
+            deps=[products],
+            kinds=INGEST_KINDS,
+            owners=OWNERS,
+            description=(
+                "The snapshots of product features in each test's scope (`features[]` of a "
+                "test), replaced whenever the test is listed again."
+            ),
+            metadata=table_definition_metadata(TEST_FEATURES),
+        ),
+    ],
+)
+def tests_and_test_features(
+    context: dg.AssetExecutionContext,
+    testio: TestIOResource,
+    warehouse: WarehouseResource,
+    sync_options: SyncOptionsResource,
+) -> Iterator[dg.MaterializeResult]:
+    """Tests and their test features come from the same responses, so one step writes both."""
+    source = testio.describe_source()
+    report = sync_tests(
+        lambda: testio.client(context.log),
+        warehouse,
+        run_id=context.run_id,
+        full_refresh=sync_options.full_refresh,
+        product_ids=sync_options.product_ids,
+        log=context.log,
+    )
+    for record in report.skipped:
+        context.log.warning(
+            f"skipped test record: product {record.product_id}, position {record.position} "
+            f"({record.reason})"
+        )
+    raise_for_failures(report, TESTS.name, source, RETRY_WHAT_TO_DO)
+    yield dg.MaterializeResult(
+        asset_key=TESTS.name, metadata=report_metadata(report, TESTS.name, source)
+    )
+    yield dg.MaterializeResult(
+        asset_key=TEST_FEATURES.name, metadata=report_metadata(report, TEST_FEATURES.name, source)
+    )
+
+
+@dg.asset(
+    group_name=INGEST_GROUP,
+    kinds=INGEST_KINDS,
+    owners=OWNERS,
+    pool=DUCKDB_WRITER_POOL,
+    deps=[dg.AssetKey(TESTS.name)],
+    metadata=table_definition_metadata(BUGS),
+)
+def bugs(
+    context: dg.AssetExecutionContext,
+    testio: TestIOResource,
+    warehouse: WarehouseResource,
+    sync_options: SyncOptionsResource,
+) -> dg.MaterializeResult:
+    """Every bug, linked to its test and (when the API says) to the test feature it was found
+    in. Incremental: only tests that are new, not final, or turned final since their last bug
+    sync are fetched, in batches of `filter_test_cycle_ids`; a full refresh fetches all and
+    deletes bugs the API no longer returns."""
+    source = testio.describe_source()
+    report = sync_bugs(
+        lambda: testio.client(context.log),
+        warehouse,
+        batch_size=testio.bug_batch_size,
+        full_refresh=sync_options.full_refresh,
+        product_ids=sync_options.product_ids,
+        log=context.log,
+    )
+    raise_for_failures(report, BUGS.name, source, RETRY_WHAT_TO_DO)
+    return dg.MaterializeResult(metadata=report_metadata(report, BUGS.name, source))
+
+
+@dg.asset(
+    group_name=INGEST_GROUP,
+    kinds=INGEST_KINDS,
+    owners=OWNERS,
+    pool=DUCKDB_WRITER_POOL,
+    deps=[dg.AssetKey(TESTS.name), bugs],
+    metadata=table_definition_metadata(USERS),
+)
+def users(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Testers (bug authors) and customer users (test creators and submitters), derived in
+    DuckDB from the stored tests and bugs: the API has no users endpoint."""
+    report = sync_users(warehouse, log=context.log)
+    return dg.MaterializeResult(metadata=report_metadata(report, USERS.name, "warehouse"))
+
+
+INGEST_ASSETS = [products, features, tests_and_test_features, bugs, users]

@@ -1,0 +1,146 @@
+"""Sync of the `features` table: each product's catalog, re-fetched when older than its TTL.
+
+A product whose catalog fetch fails keeps its previous rows and is not marked fresh; the
+other products are still written, and the failure is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from testio_pipeline.sync.report import (
+    ClientFactory,
+    SyncFailure,
+    SyncReport,
+    Warehouse,
+    count_rows,
+    utc_now,
+)
+from testio_pipeline.testio import models
+from testio_pipeline.testio.client import FeatureCatalog
+from testio_pipeline.testio.errors import TestIOError
+from testio_pipeline.warehouse.merge import merge
+from testio_pipeline.warehouse.schema import FEATURE_CATALOG_SYNCS, FEATURES, PRODUCTS
+from testio_pipeline.warehouse.staging import StagedRows
+
+
+@dataclass(frozen=True)
+class StoredProduct:
+    id: int
+    raw: dict[str, Any]
+    catalog_synced_at: datetime | None
+
+
+def stored_products(
+    warehouse: Warehouse, product_ids: list[int] | None, log: logging.Logger | None
+) -> list[StoredProduct]:
+    """The products the `products` asset stored, with when their catalog was last synced."""
+    with warehouse.read(log) as con:
+        rows = con.execute(
+            f"""
+            SELECT p.id, p.raw, s.synced_at
+            FROM {PRODUCTS.name} p
+            LEFT JOIN {FEATURE_CATALOG_SYNCS.name} s
+              ON s.customer_id = p.customer_id AND s.product_id = p.id
+            WHERE p.customer_id = ?
+            ORDER BY p.id
+            """,
+            [warehouse.customer_id],
+        ).fetchall()
+    wanted = set(product_ids or [])
+    return [
+        StoredProduct(id=pid, raw=json.loads(raw), catalog_synced_at=synced_at)
+        for pid, raw, synced_at in rows
+        if not wanted or pid in wanted
+    ]
+
+
+def catalogs_due(
+    products: list[StoredProduct], *, now: datetime, ttl: timedelta, full_refresh: bool
+) -> list[StoredProduct]:
+    """Products whose catalog was never synced, is older than the TTL, or a full refresh."""
+    return [
+        p
+        for p in products
+        if full_refresh or p.catalog_synced_at is None or now - p.catalog_synced_at >= ttl
+    ]
+
+
+async def _fetch_catalogs(
+    make_client: ClientFactory, products: list[StoredProduct], report: SyncReport
+) -> list[FeatureCatalog | BaseException]:
+    async with make_client() as client:
+        try:
+            return await asyncio.gather(
+                *(client.fetch_feature_catalog(p.raw) for p in products), return_exceptions=True
+            )
+        finally:
+            report.add_client_stats(client.stats)
+
+
+def sync_features(
+    make_client: ClientFactory,
+    warehouse: Warehouse,
+    *,
+    full_refresh: bool = False,
+    product_ids: list[int] | None = None,
+    catalog_ttl: timedelta = timedelta(minutes=60),
+    log: logging.Logger | None = None,
+) -> SyncReport:
+    """Fetch the catalogs that are due and merge them; features gone from a catalog are kept
+    with `is_deleted = true`."""
+    report = SyncReport()
+    now = utc_now()
+    products = stored_products(warehouse, product_ids, log)
+    due = catalogs_due(products, now=now, ttl=catalog_ttl, full_refresh=full_refresh)
+    report.notes["products_due"] = len(due)
+    report.notes["products_fresh"] = len(products) - len(due)
+    if log:
+        log.info(f"features: {len(due)} of {len(products)} product catalogs are due")
+    results = asyncio.run(_fetch_catalogs(make_client, due, report)) if due else []
+
+    synced: list[FeatureCatalog] = []
+    for product, result in zip(due, results):
+        if isinstance(result, TestIOError):
+            report.failures.append(
+                SyncFailure(f"product {product.id}", getattr(result, "endpoint", ""), str(result))
+            )
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            synced.append(result)
+
+    with StagedRows(FEATURES) as stage:
+        for catalog in synced:
+            stage.extend(
+                models.feature_row(raw, catalog.product_id, warehouse.customer_id, now)
+                for raw in catalog.features
+            )
+        with warehouse.write(log) as con:
+            synced_ids = [c.product_id for c in synced]
+            report.merges[FEATURES.name] = merge(
+                con,
+                FEATURES,
+                stage.relation(con),
+                delete_where="customer_id = ? AND list_contains(?, product_id)",
+                delete_params=[warehouse.customer_id, synced_ids],
+                soft_delete=True,
+            )
+            if synced:
+                # marks only the products whose whole catalog arrived as fresh
+                con.executemany(
+                    f"""
+                    INSERT OR REPLACE INTO {FEATURE_CATALOG_SYNCS.name}
+                        (customer_id, product_id, synced_at, feature_count)
+                    VALUES (?, ?, ?, ?)
+                    """,
+                    [[warehouse.customer_id, c.product_id, now, len(c.features)] for c in synced],
+                )
+            report.row_counts[FEATURES.name] = count_rows(con, FEATURES.name, warehouse.customer_id)
+    report.notes["catalogs_synced"] = len(synced)
+    return report.finish()

@@ -1,0 +1,310 @@
+"""Parse raw TestIO API objects into warehouse rows, at the boundary.
+
+Each `*_row` function returns a dict whose keys are exactly the column names of the matching
+`TableSpec` in `testio_pipeline.warehouse.schema`, with the semantics of
+`shared/warehouse_contract.md`: timestamps become aware UTC datetimes, `raw` keeps the API object
+as compact JSON text, and the API's null quirks (§5.9 of the API reference) are normalised here
+so no later layer has to know them. Required keys (ids) raise `TestIOResponseError` naming the
+object; optional keys are read with `.get` and may be None. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from testio_pipeline.testio.errors import TestIOResponseError
+from testio_pipeline.testio.settings import FINAL_TEST_STATUSES
+
+Raw = Mapping[str, Any]
+Row = dict[str, Any]
+
+# how much of an offending object an error message quotes
+_SNIPPET_CHARS = 200
+
+
+def raw_json(raw: Raw) -> str:
+    """The API object as compact JSON text, non-ASCII kept as is (the `raw` column)."""
+    return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+
+
+def _describe(raw: Any) -> str:
+    try:
+        text = json.dumps(raw, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(raw)
+    return text if len(text) <= _SNIPPET_CHARS else text[:_SNIPPET_CHARS] + "..."
+
+
+def _as_id(value: Any) -> int | None:
+    # bool is an int subclass; a True id is a broken payload, not id 1
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def required_id(raw: Any, what: str, key: str = "id") -> int:
+    """`raw[key]` as an int, or a `TestIOResponseError` naming the object."""
+    if not isinstance(raw, Mapping):
+        raise TestIOResponseError(f"{what} is not a JSON object: {_describe(raw)}")
+    value = _as_id(raw.get(key))
+    if value is None:
+        raise TestIOResponseError(
+            f"{what} has no valid integer {key!r}: {_describe(raw)}"
+        )
+    return value
+
+
+def optional_id(raw: Any, key: str = "id") -> int | None:
+    """`raw[key]` as an int when `raw` is an object holding one, else None."""
+    if not isinstance(raw, Mapping):
+        return None
+    return _as_id(raw.get(key))
+
+
+def parse_timestamp(value: Any, what: str = "timestamp") -> datetime | None:
+    """An ISO-8601 timestamp with any offset as an aware UTC datetime; null or "" gives None.
+
+    The API sends local offsets (`+01:00`, `+02:00`) and sometimes `Z`; a timestamp without an
+    offset is taken as UTC. Anything unparseable raises `TestIOResponseError`.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise TestIOResponseError(f"{what} is not a string: {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise TestIOResponseError(f"{what} is not an ISO-8601 timestamp: {value!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def section_layout(product: Raw) -> tuple[bool, tuple[int, ...]]:
+    """(has_sections, section_ids) of a raw product, by the API reference §3.1 detection.
+
+    `has_sections = len(sections) > 0 or len(sections_with_default) > 1`; the ids are those of
+    `sections` when it is non-empty, else of `sections_with_default` (for a product without
+    sections that is its single default section). Ids come back sorted and unique.
+    """
+    sections = product.get("sections") or []
+    with_default = product.get("sections_with_default") or []
+    has_sections = len(sections) > 0 or len(with_default) > 1
+    source = sections if sections else with_default
+    ids = {_as_id(s.get("id")) if isinstance(s, Mapping) else _as_id(s) for s in source}
+    return has_sections, tuple(sorted(i for i in ids if i is not None))
+
+
+def user_story_texts(value: Any) -> tuple[list[str], list[int]]:
+    """Story texts and ids from a `user_stories` array of strings and/or objects.
+
+    Strings are kept; an object contributes its `title`, falling back to `path`, and its `id`
+    (the 2026 `includes[]=user_stories` shape). Null becomes an empty list.
+    """
+    texts: list[str] = []
+    ids: list[int] = []
+    for story in value or []:
+        if isinstance(story, str):
+            texts.append(story)
+        elif isinstance(story, Mapping):
+            text = story.get("title") or story.get("path")
+            if isinstance(text, str):
+                texts.append(text)
+            story_id = _as_id(story.get("id"))
+            if story_id is not None:
+                ids.append(story_id)
+    return texts, ids
+
+
+def _flag(value: Any) -> bool:
+    # enable_* flags arrive as true / false / null; null means "not enabled"
+    return bool(value)
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _text_or_none(value: Any) -> str | None:
+    # expected_result / actual_result may be null, "" or whitespace: all mean "not given"
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value
+
+
+def _steps(value: Any) -> list[str]:
+    # the docs show a string, real data holds a list of strings: accept both
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [line.strip() for line in value.splitlines() if line.strip()]
+    if isinstance(value, list):
+        return [str(step) for step in value if step is not None and str(step).strip()]
+    return [str(value)]
+
+
+def _name(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        name = value.get("name")
+        return name if isinstance(name, str) else None
+    return None
+
+
+def product_row(raw: Raw, customer_id: int, synced_at: datetime) -> Row:
+    """A `products` row from a raw product object."""
+    product_id = required_id(raw, "product")
+    has_sections, section_ids = section_layout(raw)
+    return {
+        "customer_id": customer_id,
+        "id": product_id,
+        "name": raw.get("name"),
+        "description": raw.get("description"),
+        "type": raw.get("type"),
+        "default_section_id": _as_id(raw.get("default_section_id")),
+        "has_sections": has_sections,
+        "section_ids": list(section_ids),
+        "synced_at": synced_at,
+        "raw": raw_json(raw),
+    }
+
+
+def feature_row(
+    raw_with_section_ids: Raw, product_id: int, customer_id: int, synced_at: datetime
+) -> Row:
+    """A `features` row from a feature as `TestIOClient.fetch_feature_catalog` returns it.
+
+    The input is the raw API object plus the client's `section_ids`; `raw` stores the API object
+    without that added key. A fetched feature is in the catalog, so `is_deleted` is False.
+    """
+    feature_id = required_id(raw_with_section_ids, "feature")
+    raw = {k: v for k, v in raw_with_section_ids.items() if k != "section_ids"}
+    texts, story_ids = user_story_texts(raw.get("user_stories"))
+    section_ids = sorted(
+        {i for i in (_as_id(s) for s in raw_with_section_ids.get("section_ids") or []) if i is not None}
+    )
+    return {
+        "customer_id": customer_id,
+        "id": feature_id,
+        "product_id": product_id,
+        "title": raw.get("title"),
+        "description": raw.get("description"),
+        "howtofind": raw.get("howtofind"),
+        "user_stories": texts,
+        "user_story_ids": story_ids,
+        "section_ids": section_ids,
+        "is_deleted": False,
+        "deleted_at": None,
+        "synced_at": synced_at,
+        "raw": raw_json(raw),
+    }
+
+
+def test_row(raw: Raw, product_id: int, customer_id: int, synced_at: datetime) -> Row:
+    """A `tests` row from a raw exploratory test listed under `product_id`.
+
+    `is_final` is true for `archived` and `cancelled` only; unknown statuses are kept verbatim
+    and are not final. `bugs_synced_at` / `bugs_synced_final` belong to the bugs asset: None.
+    """
+    test_id = required_id(raw, "exploratory test")
+    status = raw.get("status")
+    return {
+        "customer_id": customer_id,
+        "id": test_id,
+        "product_id": product_id,
+        "section_id": optional_id(raw.get("section")),
+        "title": raw.get("title") or raw.get("test_title"),
+        "status": status,
+        "review_status": raw.get("review_status"),
+        "testing_type": raw.get("testing_type"),
+        "is_final": status in FINAL_TEST_STATUSES,
+        "start_at": parse_timestamp(raw.get("start_at"), f"test {test_id} start_at"),
+        "end_at": parse_timestamp(raw.get("end_at"), f"test {test_id} end_at"),
+        "created_by": raw.get("created_by"),
+        "submitted_by": raw.get("submitted_by"),
+        "synced_at": synced_at,
+        "bugs_synced_at": None,
+        "bugs_synced_final": None,
+        "raw": raw_json(raw),
+    }
+
+
+# pytest would otherwise collect `test_row` / `test_feature_rows` imported into test modules
+test_row.__test__ = False  # type: ignore[attr-defined]
+
+
+def test_feature_rows(
+    raw_test: Raw, customer_id: int, synced_at: datetime, product_id: int | None = None
+) -> list[Row]:
+    """`test_features` rows: one per item of the test's `features[]` snapshot list.
+
+    `product_id` defaults to the test's embedded `product.id`. `enable_*` nulls become False,
+    a null `user_stories` becomes [], `howtofind` falls back to `location`.
+    """
+    test_id = required_id(raw_test, "exploratory test")
+    if product_id is None:
+        product_id = optional_id(raw_test.get("product"))
+    rows: list[Row] = []
+    for item in raw_test.get("features") or []:
+        texts, _ = user_story_texts(item.get("user_stories") if isinstance(item, Mapping) else None)
+        rows.append(
+            {
+                "customer_id": customer_id,
+                "id": required_id(item, f"test feature of test {test_id}"),
+                "test_id": test_id,
+                "feature_id": _as_id(item.get("feature_id")),
+                "product_id": product_id,
+                "title": item.get("title"),
+                "description": item.get("description"),
+                "howtofind": item.get("howtofind") or item.get("location"),
+                "user_stories": texts,
+                "enable_default": _flag(item.get("enable_default")),
+                "enable_content": _flag(item.get("enable_content")),
+                "enable_visual": _flag(item.get("enable_visual")),
+                "synced_at": synced_at,
+            }
+        )
+    return rows
+
+
+test_feature_rows.__test__ = False  # type: ignore[attr-defined]
+
+
+def bug_row(raw: Raw, customer_id: int, synced_at: datetime) -> Row:
+    """A `bugs` row from a raw bug.
+
+    `test_feature_id` / `feature_id` come from `test_feature` only and are None when it is
+    missing or null: the bug is kept either way. Blank results become None; `steps` is a list
+    of strings whether the API sent a list or one newline-separated string.
+    """
+    bug_id = required_id(raw, "bug")
+    test_feature = raw.get("test_feature")
+    return {
+        "customer_id": customer_id,
+        "id": bug_id,
+        "test_id": optional_id(raw.get("test")),
+        "product_id": optional_id(raw.get("product")),
+        "test_feature_id": optional_id(test_feature),
+        "feature_id": optional_id(test_feature, "feature_id"),
+        "title": raw.get("title"),
+        "severity": raw.get("severity"),
+        "status": raw.get("status"),
+        "auto_accepted": _optional_bool(raw.get("auto_accepted")),
+        "known": _optional_bool(raw.get("known")),
+        "reported_at": parse_timestamp(raw.get("reported_at"), f"bug {bug_id} reported_at"),
+        "author_name": _name(raw.get("author")),
+        "language": raw.get("language"),
+        "location": raw.get("location"),
+        "steps": _steps(raw.get("steps")),
+        "expected_result": _text_or_none(raw.get("expected_result")),
+        "actual_result": _text_or_none(raw.get("actual_result")),
+        "exported_at": parse_timestamp(raw.get("exported_at"), f"bug {bug_id} exported_at"),
+        "synced_at": synced_at,
+        "raw": raw_json(raw),
+    }

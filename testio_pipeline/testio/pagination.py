@@ -1,0 +1,267 @@
+"""Walking multi-request listings: test pages (with poisoned-record bisection) and batches.
+
+The tests listing is page-number based with no metadata (API reference §5.2): it ends at the
+first empty or short page, newest test first. Some records make every page containing them
+answer 500 (§5.4). A page that still answers 500 after the client's retries is bisected:
+for a window [a, a+n) with a % n == 0, sub-pages of size m (m divides n, m < n) cover it
+exactly, since sub-page q of size m is [(q-1)m, qm). Failing sub-windows recurse down to
+size 1, where a position that still fails after full retries is a hole: skipped, reported as
+a `SkippedRecord`, never silently. Everything here talks to the API only through a `PageFetch`
+callable, so the bookkeeping is independent of HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+from testio_pipeline.testio.errors import (
+    TestIOError,
+    TestIOResponseError,
+    TestIOUnavailableError,
+)
+from testio_pipeline.testio.models import parse_timestamp
+from testio_pipeline.testio.settings import POISONED_PAGE_STATUS, TESTS_STALE_PAGES_LIMIT
+
+T = TypeVar("T")
+RawTest = dict[str, Any]
+# fetch(page, per_page, retry_poisoned_status) -> the raw tests of that page. With
+# retry_poisoned_status False a 500 raises at once: used for sub-pages larger than one record,
+# where splitting further is cheaper than retrying and cannot cause a false skip.
+PageFetch = Callable[[int, int, bool], Awaitable[list[RawTest]]]
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """One listing position the API refused to serve even after retries and bisection.
+
+    `end_at_before` / `end_at_after` are the `end_at` of the nearest served records (that
+    carry one) before and after the hole; the listing is newest first, so the missing test
+    ended between them. None when there is no such neighbour.
+    """
+
+    endpoint: str
+    product_id: int
+    position: int
+    end_at_before: datetime | None
+    end_at_after: datetime | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Hole:
+    """A position inside a window that failed at page size 1."""
+
+    position: int
+    reason: str
+
+
+Slot = RawTest | Hole
+
+
+def is_poisoned(exc: BaseException) -> bool:
+    """Whether an error is the deterministic page failure that bisection can work around."""
+    return isinstance(exc, TestIOUnavailableError) and exc.status == POISONED_PAGE_STATUS
+
+
+def split_size(n: int) -> int:
+    """The sub-page size used to bisect a window of n: n over its smallest prime factor.
+
+    That is the largest proper divisor of n, so a window splits into the fewest sub-pages
+    (25 -> 5 x 5, 24 -> 2 x 12, a prime n -> n x 1).
+    """
+    if n < 2:
+        raise ValueError("a window of one record cannot be split")
+    factor = 2
+    while factor * factor <= n:
+        if n % factor == 0:
+            return n // factor
+        factor += 1
+    return 1
+
+
+async def run_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
+    """Await all concurrently, results in input order; on the first error cancel the rest."""
+    tasks = [asyncio.ensure_future(aw) for aw in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        # reap the cancelled siblings so no "exception was never retrieved" noise remains
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def bounded_as_completed(awaitables: Iterable[Awaitable[T]], limit: int) -> AsyncIterator[T]:
+    """Yield results as they complete, keeping at most `limit` scheduled at a time.
+
+    `awaitables` is consumed lazily (pass a generator), so a long input never turns into
+    thousands of pending tasks. The first error propagates and cancels the rest.
+    """
+    source = iter(awaitables)
+    pending: set[asyncio.Future[T]] = set()
+
+    def top_up() -> None:
+        while len(pending) < limit:
+            try:
+                pending.add(asyncio.ensure_future(next(source)))
+            except StopIteration:
+                return
+
+    try:
+        top_up()
+        while pending:
+            done, still = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            pending = set(still)
+            top_up()
+            for task in done:
+                yield task.result()
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for leftover in source:
+            # close never-scheduled coroutines so they do not warn "never awaited"
+            close = getattr(leftover, "close", None)
+            if close is not None:
+                close()
+
+
+async def fetch_window(fetch: PageFetch, page: int, per_page: int) -> list[Slot]:
+    """The slots of page `page`: records and holes, in listing order.
+
+    Fewer than `per_page` slots means the listing ends inside this window.
+    """
+    try:
+        return list(await fetch(page, per_page, True))
+    except TestIOError as exc:
+        if not is_poisoned(exc):
+            raise
+        if per_page == 1:
+            return [Hole((page - 1) * per_page, str(exc))]
+        return await _bisect(fetch, (page - 1) * per_page, per_page)
+
+
+async def _bisect(fetch: PageFetch, start: int, size: int) -> list[Slot]:
+    sub = split_size(size)
+    first_page = start // sub + 1
+    parts = await run_all(
+        _fetch_sub_window(fetch, page, sub) for page in range(first_page, first_page + size // sub)
+    )
+    slots: list[Slot] = []
+    for part in parts:
+        slots.extend(part)
+        # a short sub-page is where the listing ends; later sub-pages lie past the end
+        if len(part) < sub:
+            break
+    return slots
+
+
+async def _fetch_sub_window(fetch: PageFetch, page: int, size: int) -> list[Slot]:
+    try:
+        # at size 1 a failure means a skipped record, so it gets the full retry budget first
+        return list(await fetch(page, size, size == 1))
+    except TestIOError as exc:
+        if not is_poisoned(exc):
+            raise
+        if size == 1:
+            return [Hole(page - 1, str(exc))]
+        return await _bisect(fetch, (page - 1) * size, size)
+
+
+def _end_at(record: Mapping[str, Any]) -> datetime | None:
+    try:
+        return parse_timestamp(record.get("end_at"))
+    except TestIOResponseError:
+        return None
+
+
+async def iter_test_pages(
+    fetch: PageFetch,
+    *,
+    endpoint: str,
+    product_id: int,
+    per_page: int,
+    pages_ahead: int,
+    on_skip: Callable[[SkippedRecord], None],
+    info: Callable[[str], None],
+    warn: Callable[[str], None],
+    progress_every: int,
+) -> AsyncIterator[list[RawTest]]:
+    """Yield every page of a product's tests, newest first, deduplicated by id. No page cap.
+
+    Keeps `pages_ahead` pages in flight and stops at the first empty or short page (holes
+    count as positions). A test inserted at the top while listing shifts records down by one,
+    so a record can reappear on the next page: ids already yielded are dropped. Several full
+    pages in a row without a new id mean the API ignores `page`: that raises instead of
+    looping forever. A page longer than `per_page` (a host that ignores pagination and
+    returns everything) is taken as the whole listing, with a warning.
+    """
+    seen: set[Any] = set()
+    pending: deque[asyncio.Future[list[Slot]]] = deque()
+    next_page = 1
+    pages = yielded = stale = 0
+    last_end_at: datetime | None = None
+    open_holes: list[SkippedRecord] = []  # holes still waiting for their following neighbour
+
+    def close_holes(end_at_after: datetime | None) -> None:
+        for hole in open_holes:
+            on_skip(replace(hole, end_at_after=end_at_after))
+        open_holes.clear()
+
+    try:
+        while True:
+            while len(pending) < pages_ahead:
+                pending.append(asyncio.ensure_future(fetch_window(fetch, next_page, per_page)))
+                next_page += 1
+            slots = await pending.popleft()
+            pages += 1
+            fresh: list[RawTest] = []
+            for slot in slots:
+                if isinstance(slot, Hole):
+                    open_holes.append(
+                        SkippedRecord(endpoint, product_id, slot.position, last_end_at, None, slot.reason)
+                    )
+                    warn(
+                        f"tests: product {product_id}: skipping the test at position "
+                        f"{slot.position}, the API fails on it: {slot.reason}"
+                    )
+                    continue
+                end_at = _end_at(slot)
+                if end_at is not None:
+                    close_holes(end_at)
+                    last_end_at = end_at
+                key = slot.get("id")
+                if key is not None and key in seen:
+                    continue
+                seen.add(key)
+                fresh.append(slot)
+            if fresh:
+                yielded += len(fresh)
+                yield fresh
+            if pages % progress_every == 0:
+                info(f"tests: product {product_id}: {pages:,} pages, {yielded:,} tests")
+            if len(slots) > per_page:
+                warn(
+                    f"tests: product {product_id}: page {pages} returned {len(slots)} tests for "
+                    f"per_page={per_page}; the host ignores pagination, taking it as the whole list"
+                )
+                break
+            if len(slots) < per_page:
+                break
+            stale = 0 if fresh or any(isinstance(s, Hole) for s in slots) else stale + 1
+            if stale >= TESTS_STALE_PAGES_LIMIT:
+                raise TestIOResponseError(
+                    f"{endpoint}: {stale} full pages in a row (up to page {pages}) of product "
+                    f"{product_id} repeated only tests already listed; the API appears to "
+                    f"ignore the page parameter"
+                )
+    finally:
+        close_holes(None)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
