@@ -80,6 +80,17 @@ class TestIOResource(dg.ConfigurableResource):
         default=settings.MAX_ATTEMPTS,
         description="Attempts per request on 429, 5xx, timeouts and connection errors.",
     )
+    backoff_base_seconds: float = Field(
+        default=settings.BACKOFF_BASE_SECONDS,
+        description="First retry delay; doubles each attempt (with jitter) up to the max.",
+    )
+    backoff_max_seconds: float = Field(
+        default=settings.BACKOFF_MAX_SECONDS, description="Longest delay between two attempts."
+    )
+    retry_after_cap_seconds: float = Field(
+        default=settings.RETRY_AFTER_CAP_SECONDS,
+        description="Longest wait honoured from a 429 answer's Retry-After header.",
+    )
     tests_per_page: int = Field(
         default=settings.TESTS_PER_PAGE, description="Page size when listing tests."
     )
@@ -120,6 +131,9 @@ class TestIOResource(dg.ConfigurableResource):
             max_in_flight=self.max_in_flight,
             timeout_seconds=self.timeout_seconds,
             max_attempts=self.max_attempts,
+            backoff_base_seconds=self.backoff_base_seconds,
+            backoff_max_seconds=self.backoff_max_seconds,
+            retry_after_cap_seconds=self.retry_after_cap_seconds,
             tests_per_page=self.tests_per_page,
             bug_batch_size=self.bug_batch_size,
             transport=transport,

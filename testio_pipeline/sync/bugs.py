@@ -23,7 +23,7 @@ from testio_pipeline.sync.report import (
 )
 from testio_pipeline.testio import models
 from testio_pipeline.testio.errors import TestIOError
-from testio_pipeline.warehouse.merge import merge
+from testio_pipeline.warehouse.merge import MergeCounts, merge
 from testio_pipeline.warehouse.schema import BUGS, TESTS
 from testio_pipeline.warehouse.staging import StagedRows
 
@@ -159,7 +159,7 @@ def sync_bugs(
             counts = merge(
                 con,
                 BUGS,
-                stage.relation(con),
+                stage,
                 delete_where="customer_id = ? AND test_id IN (SELECT id FROM synced_tests)",
                 delete_params=[customer_id],
             )
@@ -173,13 +173,14 @@ def sync_bugs(
                 [now, customer_id],
             )
             if full_refresh and not product_ids:
-                counts.deleted += con.execute(
+                orphans = con.execute(
                     f"""
                     DELETE FROM {BUGS.name} WHERE customer_id = ?
                       AND test_id NOT IN (SELECT id FROM {TESTS.name} WHERE customer_id = ?)
                     """,
                     [customer_id, customer_id],
                 ).fetchone()[0]
+                counts += MergeCounts(deleted=orphans)
             report.merges[BUGS.name] = counts
             report.row_counts[BUGS.name] = count_rows(con, BUGS.name, customer_id)
     report.notes["tests_bugs_synced"] = len(synced)

@@ -126,7 +126,7 @@ def sync_features(
             report.merges[FEATURES.name] = merge(
                 con,
                 FEATURES,
-                stage.relation(con),
+                stage,
                 delete_where="customer_id = ? AND list_contains(?, product_id)",
                 delete_params=[warehouse.customer_id, synced_ids],
                 soft_delete=True,

@@ -43,7 +43,7 @@ def sync_products(
             models.product_row(raw, warehouse.customer_id, synced_at) for raw in raw_products
         )
         with warehouse.write(log) as con:
-            report.merges[PRODUCTS.name] = merge(con, PRODUCTS, stage.relation(con))
+            report.merges[PRODUCTS.name] = merge(con, PRODUCTS, stage)
             report.row_counts[PRODUCTS.name] = count_rows(con, PRODUCTS.name, warehouse.customer_id)
     report.notes["products_fetched"] = len(raw_products)
     return report.finish()

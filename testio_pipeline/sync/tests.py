@@ -20,7 +20,7 @@ from testio_pipeline.sync.report import (
 )
 from testio_pipeline.testio import models
 from testio_pipeline.testio.errors import TestIOError
-from testio_pipeline.warehouse.merge import merge
+from testio_pipeline.warehouse.merge import MergeCounts, merge
 from testio_pipeline.warehouse.schema import SKIPPED_RECORDS, TEST_FEATURES, TESTS
 from testio_pipeline.warehouse.staging import StagedRows
 
@@ -93,24 +93,23 @@ def sync_tests(
         report.notes["tests_listed"] = tests_stage.row_count
         report.notes["products_listed"] = len(products)
         with warehouse.write(log) as con:
-            tests_source = tests_stage.relation(con)
-            report.merges[TESTS.name] = merge(
-                con, TESTS, tests_source, update_columns=TEST_UPDATE_COLUMNS
-            )
-            tests_source.create_view("staged_tests", replace=True)
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE listed_tests AS SELECT DISTINCT id FROM staged_tests"
+                f"CREATE OR REPLACE TEMP TABLE listed_tests AS "
+                f"SELECT DISTINCT id FROM ({tests_stage.sql()})"
+            )
+            report.merges[TESTS.name] = merge(
+                con, TESTS, tests_stage, update_columns=TEST_UPDATE_COLUMNS
             )
             report.merges[TEST_FEATURES.name] = merge(
                 con,
                 TEST_FEATURES,
-                features_stage.relation(con),
+                features_stage,
                 delete_where="customer_id = ? AND test_id IN (SELECT id FROM listed_tests)",
                 delete_params=[customer_id],
             )
             if full_refresh and complete:
                 deleted = _delete_vanished_tests(con, customer_id, sorted(complete))
-                report.merges[TESTS.name].deleted += deleted
+                report.merges[TESTS.name] += MergeCounts(deleted=deleted)
             _record_skipped(con, customer_id, run_id, report)
             report.row_counts[TESTS.name] = count_rows(con, TESTS.name, customer_id)
             report.row_counts[TEST_FEATURES.name] = count_rows(con, TEST_FEATURES.name, customer_id)

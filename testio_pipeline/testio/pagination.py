@@ -1,4 +1,4 @@
-"""Walking multi-request listings: test pages (with poisoned-record bisection) and batches.
+"""Multi-request listings: test pages (with poisoned-record bisection), batches, catalogs.
 
 The tests listing is page-number based with no metadata (API reference §5.2): it ends at the
 first empty or short page, newest test first. Some records make every page containing them
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -24,7 +24,7 @@ from testio_pipeline.testio.errors import (
     TestIOResponseError,
     TestIOUnavailableError,
 )
-from testio_pipeline.testio.models import parse_timestamp
+from testio_pipeline.testio.models import parse_timestamp, required_id
 from testio_pipeline.testio.settings import POISONED_PAGE_STATUS, TESTS_STALE_PAGES_LIMIT
 
 T = TypeVar("T")
@@ -50,6 +50,61 @@ class SkippedRecord:
     end_at_before: datetime | None
     end_at_after: datetime | None
     reason: str
+
+
+@dataclass(frozen=True)
+class FeatureCatalog:
+    """One product's feature catalog as fetched in one go.
+
+    `features` are the raw API objects, each once, plus `section_ids`: every section that
+    listed it, sorted (for a product without sections: its default section, if known).
+    `requests` counts the HTTP attempts the catalog took, retries included.
+    """
+
+    product_id: int
+    features: list[dict[str, Any]]
+    section_ids: tuple[int, ...]
+    has_sections: bool
+    requests: int
+
+
+def _story_key(story: Any) -> Any:
+    if isinstance(story, Mapping):
+        return ("id", story["id"]) if story.get("id") is not None else (
+            "text", story.get("title") or story.get("path")
+        )
+    return ("text", story)
+
+
+def merge_feature_listings(
+    listings: Iterable[tuple[Sequence[int], list[RawTest]]], what: str
+) -> list[RawTest]:
+    """Features of several listings (each with the section ids it stands for), once per id.
+
+    The first occurrence's fields win; `section_ids` collects every listing's sections and
+    `user_stories` is the union of all occurrences, so a section that shows a feature with
+    other stories loses none of them.
+    """
+    merged: dict[int, RawTest] = {}
+    sections: dict[int, set[int]] = {}
+    for section_ids, features in listings:
+        for feature in features:
+            feature_id = required_id(feature, what)
+            if feature_id not in merged:
+                merged[feature_id] = dict(feature)
+                sections[feature_id] = set()
+            else:
+                kept = merged[feature_id]
+                stories = list(kept.get("user_stories") or [])
+                known = {_story_key(s) for s in stories}
+                extra = [s for s in feature.get("user_stories") or [] if _story_key(s) not in known]
+                if extra:
+                    kept["user_stories"] = stories + extra
+            sections[feature_id].update(section_ids)
+    return [
+        {**feature, "section_ids": sorted(sections[feature_id])}
+        for feature_id, feature in merged.items()
+    ]
 
 
 @dataclass(frozen=True)

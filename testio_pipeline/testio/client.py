@@ -1,0 +1,458 @@
+"""Async client of the TestIO Customer API v2 (read path): products, features, tests, bugs.
+
+One `httpx.AsyncClient` with keep-alive, sized to `max_in_flight`; an `asyncio.Semaphore`
+bounds the requests in flight across every call sharing the client. Each GET goes through
+`_get`, the one place that owns retries:
+
+- retried: 429, every 5xx, timeouts, dropped / refused connections, malformed JSON in a 2xx;
+- not retried: every other 4xx (400, 401, 403, 404, 422, ...), which raise at once;
+- wait before retry n (n = 1, 2, ...): the server's `Retry-After` (delta-seconds or HTTP-date)
+  when given, capped at `retry_after_cap_seconds`; a 429 without one waits
+  `RETRY_AFTER_DEFAULT_SECONDS` (also capped); otherwise full jitter,
+  `rng.random() * min(backoff_max, backoff_base * 2 ** (n - 1))` (like openai-python's
+  `_calculate_retry_timeout`, but AWS "full jitter" so clients that failed together retry apart);
+- the semaphore slot is released before sleeping, so a backing-off request never blocks others.
+
+The token travels only in the `Authorization` header (masked in httpx reprs) and is redacted
+from any server or network text that ends up in an error or log line. No Dagster here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from testio_pipeline.testio import settings
+from testio_pipeline.testio.errors import (
+    RequestInfo,
+    TestIOAuthError,
+    TestIOError,
+    TestIOHTTPError,
+    TestIONotFoundError,
+    TestIOResponseError,
+    TestIOUnavailableError,
+)
+from testio_pipeline.testio.models import required_id, section_layout
+from testio_pipeline.testio.pagination import (
+    FeatureCatalog,
+    SkippedRecord,
+    bounded_as_completed,
+    iter_test_pages,
+    merge_feature_listings,
+    run_all,
+)
+
+__all__ = ["BugBatch", "ClientStats", "FeatureCatalog", "SkippedRecord", "TestIOClient"]
+
+Sleep = Callable[[float], Awaitable[Any]]
+RawObject = dict[str, Any]
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait per a `Retry-After` header (delta-seconds or HTTP-date), never negative.
+
+    None when the header is absent or unparseable; a date in the past gives 0.
+    """
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def backoff_delay(retry_number: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Full-jitter backoff before retry `retry_number` (1-based): uniform in [0, ceiling).
+
+    ceiling = min(cap, base * 2 ** (retry_number - 1)); the exponent is clamped so a huge
+    attempt count cannot overflow.
+    """
+    ceiling = min(cap, base * 2.0 ** min(retry_number - 1, 64))
+    return rng.random() * ceiling
+
+
+@dataclass
+class ClientStats:
+    """What a client did: every HTTP attempt, retry, status and skipped record."""
+
+    requests: int = 0
+    retries: int = 0
+    transport_errors: int = 0
+    responses_by_status: Counter[int] = field(default_factory=Counter)
+    requests_by_endpoint: Counter[str] = field(default_factory=Counter)
+    elapsed_by_endpoint: dict[str, float] = field(default_factory=dict)
+    peak_in_flight: int = 0
+    skipped: list[SkippedRecord] = field(default_factory=list)
+
+
+class BugBatch(list):  # type: ignore[type-arg]
+    """The bugs of one `/bugs` request: a list of raw bugs plus the test ids it covered.
+
+    Tests with no bugs still appear in `test_ids`, so a caller can mark them synced.
+    """
+
+    def __init__(self, bugs: Iterable[RawObject], test_ids: Sequence[int]) -> None:
+        super().__init__(bugs)
+        self.test_ids: tuple[int, ...] = tuple(test_ids)
+
+
+class _Secret:
+    """Holds the token for redaction only; its repr never shows it."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return "'[secure]'"
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._value, "[redacted]") if self._value else text
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class TestIOClient:
+    """Async TestIO API client; use as `async with TestIOClient(...) as client:`.
+
+    One instance may serve many concurrent calls (products, pages, batches); they all share
+    its request slots. `stats` accumulates over the client's lifetime.
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        base_url: str = settings.DEFAULT_BASE_URL,
+        token: str = "",
+        *,
+        max_in_flight: int = settings.MAX_IN_FLIGHT,
+        timeout_seconds: float = settings.TIMEOUT_SECONDS,
+        max_attempts: int = settings.MAX_ATTEMPTS,
+        backoff_base_seconds: float = settings.BACKOFF_BASE_SECONDS,
+        backoff_max_seconds: float = settings.BACKOFF_MAX_SECONDS,
+        retry_after_cap_seconds: float = settings.RETRY_AFTER_CAP_SECONDS,
+        retry_after_default_seconds: float = settings.RETRY_AFTER_DEFAULT_SECONDS,
+        tests_per_page: int = settings.TESTS_PER_PAGE,
+        tests_pages_ahead: int = settings.TESTS_PAGES_AHEAD,
+        bug_batch_size: int = settings.BUGS_TEST_IDS_PER_REQUEST,
+        transport: httpx.AsyncBaseTransport | None = None,
+        logger: Any = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        for name, value in (
+            ("max_in_flight", max_in_flight),
+            ("max_attempts", max_attempts),
+            ("tests_per_page", tests_per_page),
+            ("tests_pages_ahead", tests_pages_ahead),
+            ("bug_batch_size", bug_batch_size),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        self._base_url = base_url
+        self._secret = _Secret(token)
+        self._max_in_flight = max_in_flight
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base_seconds
+        self._backoff_max = backoff_max_seconds
+        self._retry_after_cap = retry_after_cap_seconds
+        self._retry_after_default = retry_after_default_seconds
+        self._tests_per_page = tests_per_page
+        self._tests_pages_ahead = tests_pages_ahead
+        self._bug_batch_size = bug_batch_size
+        self._log = logger if logger is not None else logging.getLogger(__name__)
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._in_flight = 0
+        self.stats = ClientStats()
+        # limits only shape the default network transport; an injected transport brings its own
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            headers={
+                "Authorization": f"Token {token}",
+                "Accept": "application/json",
+                "User-Agent": settings.USER_AGENT,
+            },
+            timeout=httpx.Timeout(timeout_seconds),
+            limits=httpx.Limits(
+                max_connections=max_in_flight, max_keepalive_connections=max_in_flight
+            ),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"TestIOClient(base_url={self._base_url!r}, max_in_flight={self._max_in_flight})"
+
+    async def __aenter__(self) -> TestIOClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def list_products(self) -> list[RawObject]:
+        """Every product of the account (`GET /products`), raw."""
+        info = RequestInfo("GET", settings.PRODUCTS_PATH, settings.PRODUCTS_PATH)
+        return await self._get_list(info, "products")
+
+    async def fetch_feature_catalog(self, product: Mapping[str, Any]) -> FeatureCatalog:
+        """The complete feature catalog of one raw product, deduplicated by feature id.
+
+        Sections are detected as in the API reference §3.1. Every request asks for
+        `includes[]=user_stories`. Raises when any request fails after retries (one failing
+        section fails the whole catalog), so the caller keeps its previous rows for the product.
+        """
+        product_id = required_id(product, "product")
+        has_sections, section_ids = section_layout(product)
+        counter = _Counter()
+        includes = tuple(("includes[]", name) for name in settings.FEATURE_INCLUDES)
+        listings: list[tuple[tuple[int, ...], list[RawObject]]] | None = None
+        # the warehouse must list every section a feature appears in, and only the per-section
+        # endpoints say that: the whole-product endpoint (all features in 2026, 422 for
+        # sectioned products in 2025) serves only products without sections, whose features
+        # all sit in the default section
+        if not has_sections:
+            template = settings.PRODUCT_FEATURES_PATH
+            info = RequestInfo("GET", template, template.format(product_id=product_id), includes)
+            try:
+                listings = [(section_ids, await self._get_list(info, "features", counter=counter))]
+            except TestIOHTTPError as exc:
+                if exc.status != 422 or not section_ids:
+                    raise
+                self._log.info(
+                    f"features: product {product_id} answered 422 ({exc.api_message}); "
+                    f"reading its {len(section_ids)} section(s) instead"
+                )
+        if listings is None:
+            template = settings.SECTION_FEATURES_PATH
+
+            async def section(sid: int) -> tuple[tuple[int, ...], list[RawObject]]:
+                path = template.format(product_id=product_id, section_id=sid)
+                info = RequestInfo("GET", template, path, includes)
+                return (sid,), await self._get_list(info, "features", counter=counter)
+
+            listings = await run_all(section(sid) for sid in section_ids)
+        features = merge_feature_listings(listings, f"feature of product {product_id}")
+        return FeatureCatalog(product_id, features, section_ids, has_sections, counter.count)
+
+    async def iter_tests(
+        self, product_id: int, *, per_page: int | None = None
+    ) -> AsyncIterator[list[RawObject]]:
+        """Every exploratory test of a product, newest first, one list per page; no page cap.
+
+        Poisoned records are bisected out and recorded in `stats.skipped` (see pagination).
+        Exhausted failures other than the poisoned-page 500 (429, 502-504, timeouts, 4xx)
+        propagate: bisecting cannot help an overloaded or unreachable API.
+        """
+        size = per_page or self._tests_per_page
+        template = settings.PRODUCT_TESTS_PATH
+        path = template.format(product_id=product_id)
+
+        async def fetch(page: int, page_size: int, retry_poisoned: bool) -> list[RawObject]:
+            query = (("page", str(page)), ("per_page", str(page_size)))
+            info = RequestInfo("GET", template, path, query)
+            return await self._get_list(info, "exploratory_tests", retry_poisoned=retry_poisoned)
+
+        pages = iter_test_pages(
+            fetch,
+            endpoint=f"GET {template}",
+            product_id=product_id,
+            per_page=size,
+            pages_ahead=self._tests_pages_ahead,
+            on_skip=self.stats.skipped.append,
+            info=self._log.info,
+            warn=self._log.warning,
+            progress_every=settings.TESTS_PROGRESS_EVERY_PAGES,
+        )
+        try:
+            async for page in pages:
+                yield page
+        finally:
+            await pages.aclose()
+
+    async def fetch_bugs(self, test_ids: Iterable[int]) -> list[RawObject]:
+        """All bugs of these tests, deduplicated by id; see `iter_bugs`."""
+        bugs: list[RawObject] = []
+        async for batch in self.iter_bugs(test_ids):
+            bugs.extend(batch)
+        return bugs
+
+    async def iter_bugs(self, test_ids: Iterable[int]) -> AsyncIterator[BugBatch]:
+        """The bugs of these tests, one `BugBatch` per `/bugs` request as each completes.
+
+        Test ids go `bug_batch_size` at a time into `filter_test_cycle_ids` (a CSV string).
+        At most 2 x max_in_flight batches are scheduled at once, so memory stays bounded
+        however many tests there are. Bugs already yielded by this call are dropped. A batch
+        failing after retries raises; batches yielded before that are complete.
+        """
+        ids = list(dict.fromkeys(int(test_id) for test_id in test_ids))
+        size = self._bug_batch_size
+        batches = [ids[i : i + size] for i in range(0, len(ids), size)]
+        limit = self._max_in_flight * settings.BUGS_PENDING_BATCHES_PER_SLOT
+        seen: set[Any] = set()
+        done = found = 0
+        results = bounded_as_completed((self._fetch_bug_batch(b) for b in batches), limit)
+        try:
+            async for batch in results:
+                fresh = [bug for bug in batch if bug.get("id") is None or bug.get("id") not in seen]
+                seen.update(bug.get("id") for bug in fresh)
+                done += 1
+                found += len(fresh)
+                if done % settings.BUGS_PROGRESS_EVERY_BATCHES == 0 or (
+                    done == len(batches) and done >= settings.BUGS_PROGRESS_EVERY_BATCHES
+                ):
+                    self._log.info(f"bugs: {done:,}/{len(batches):,} batches, {found:,} bugs")
+                yield BugBatch(fresh, batch.test_ids)
+        finally:
+            await results.aclose()
+
+    async def _fetch_bug_batch(self, test_ids: Sequence[int]) -> BugBatch:
+        query = (("filter_test_cycle_ids", ",".join(str(i) for i in test_ids)),)
+        info = RequestInfo("GET", settings.BUGS_PATH, settings.BUGS_PATH, query)
+        return BugBatch(await self._get_list(info, "bugs"), test_ids)
+
+    async def _get_list(
+        self, info: RequestInfo, envelope: str, *, retry_poisoned: bool = True,
+        counter: _Counter | None = None,
+    ) -> list[RawObject]:
+        body = await self._get(info, retry_poisoned=retry_poisoned, counter=counter)
+        items = body.get(envelope) if isinstance(body, dict) else None
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise TestIOResponseError(
+                f"expected a JSON object with a list of objects under {envelope!r}",
+                request=info,
+            )
+        return items
+
+    async def _get(
+        self, info: RequestInfo, *, retry_poisoned: bool = True, counter: _Counter | None = None
+    ) -> Any:
+        """One GET with the retry policy of the module docstring; returns the parsed JSON."""
+        attempt = 0
+        while True:
+            attempt += 1
+            if counter is not None:
+                counter.count += 1
+            response, failure = await self._send(info)
+            status = response.status_code if response is not None else None
+            if response is not None and 200 <= response.status_code < 300:
+                try:
+                    return json.loads(response.content)
+                except (ValueError, UnicodeDecodeError):
+                    failure = "malformed JSON in the response body"
+            elif response is not None and response.status_code != 429 and response.status_code < 500:
+                raise self._http_error(info, response, attempt)
+            retry_after = response.headers.get("Retry-After") if response is not None else None
+            reason = failure or f"HTTP {status}"
+            final = attempt >= self._max_attempts or (
+                status == settings.POISONED_PAGE_STATUS and not retry_poisoned
+            )
+            if final:
+                kind = TestIOResponseError if status is not None and status < 300 else TestIOUnavailableError
+                raise kind(
+                    f"gave up: {reason}",
+                    request=info,
+                    status=status,
+                    api_message=self._api_message(response),
+                    attempts=attempt,
+                )
+            delay = self._retry_delay(attempt, status, retry_after)
+            self.stats.retries += 1
+            self._log.info(
+                f"retrying {info.endpoint} ({info.target}) in {delay:.2f}s after {reason} "
+                f"(attempt {attempt}/{self._max_attempts})"
+            )
+            await self._sleep(delay)
+
+    async def _send(self, info: RequestInfo) -> tuple[httpx.Response | None, str | None]:
+        """One attempt holding a request slot; the slot is free again before any backoff."""
+        async with self._slots:
+            self._in_flight += 1
+            self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._in_flight)
+            self.stats.requests += 1
+            self.stats.requests_by_endpoint[info.endpoint] += 1
+            started = time.perf_counter()
+            try:
+                response = await self._http.get(info.path, params=list(info.query))
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                self.stats.transport_errors += 1
+                return None, self._secret.redact(f"{type(exc).__name__}: {exc}")
+            except httpx.HTTPError as exc:
+                # a bad URL, proxy or protocol setting: retrying cannot fix it
+                raise TestIOError(
+                    f"request failed: {type(exc).__name__}: {self._secret.redact(str(exc))}",
+                    request=info,
+                ) from None
+            finally:
+                self._in_flight -= 1
+                elapsed = time.perf_counter() - started
+                self.stats.elapsed_by_endpoint[info.endpoint] = (
+                    self.stats.elapsed_by_endpoint.get(info.endpoint, 0.0) + elapsed
+                )
+        self.stats.responses_by_status[response.status_code] += 1
+        return response, None
+
+    def _retry_delay(self, retry_number: int, status: int | None, retry_after: str | None) -> float:
+        seconds = parse_retry_after(retry_after)
+        if seconds is None and status == 429:
+            seconds = self._retry_after_default
+        if seconds is not None:
+            return min(seconds, self._retry_after_cap)
+        return backoff_delay(retry_number, base=self._backoff_base, cap=self._backoff_max, rng=self._rng)
+
+    def _api_message(self, response: httpx.Response | None) -> str | None:
+        if response is None or not response.content:
+            return None
+        try:
+            body = json.loads(response.content)
+            message = body.get("error") if isinstance(body, dict) else None
+        except (ValueError, UnicodeDecodeError):
+            message = None
+        if message is None:
+            message = response.text[:200]
+        return self._secret.redact(str(message)) or None
+
+    def _http_error(self, info: RequestInfo, response: httpx.Response, attempt: int) -> TestIOError:
+        status = response.status_code
+        kind = {401: TestIOAuthError, 403: TestIOAuthError, 404: TestIONotFoundError}.get(
+            status, TestIOHTTPError
+        )
+        return kind(
+            "request rejected",
+            request=info,
+            status=status,
+            api_message=self._api_message(response),
+            attempts=attempt,
+        )
