@@ -326,8 +326,12 @@ class TestIOClient:
         results = bounded_as_completed((self._fetch_bug_batch(b) for b in batches), limit)
         try:
             async for batch in results:
-                fresh = [bug for bug in batch if bug.get("id") is None or bug.get("id") not in seen]
-                seen.update(bug.get("id") for bug in fresh)
+                fresh = []
+                for bug in batch:
+                    bug_id = bug.get("id")
+                    if bug_id is None or bug_id not in seen:
+                        seen.add(bug_id)
+                        fresh.append(bug)
                 done += 1
                 found += len(fresh)
                 if done % settings.BUGS_PROGRESS_EVERY_BATCHES == 0 or (

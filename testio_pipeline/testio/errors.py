@@ -99,9 +99,13 @@ class TestIOUnavailableError(TestIOError):
     """A transient failure persisted through every attempt.
 
     `status` is the last HTTP status (429 or 5xx), or None when the last attempt failed in
-    the network layer (timeout, refused or dropped connection) or returned malformed JSON.
+    the network layer (timeout, refused or dropped connection).
     """
 
 
 class TestIOResponseError(TestIOError):
-    """A response (or an object inside one) lacks what the API contract promises."""
+    """A response (or an object inside one) lacks what the API contract promises.
+
+    Raised at once for a body without the expected envelope or an object without its id, and
+    after every attempt for a 2xx whose body is not JSON (then `status` is that 2xx).
+    """

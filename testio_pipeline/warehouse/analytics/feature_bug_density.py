@@ -103,6 +103,11 @@ FEATURE_BUG_DENSITY = AnalyticsTable(
     reads=(settings.FEATURES, settings.TEST_FEATURES, settings.BUGS),
     select_sql=select_sql,
     preview_order="bug_density DESC NULLS LAST, valid_bugs DESC, customer_id, feature_id",
+    preview_columns=(
+        "customer_id", "feature_id", "product_id", "feature_title", "in_catalog",
+        "tests_covered", "bugs_total", "valid_bugs", "rejected_bugs", "critical_bugs",
+        "high_bugs", "bug_density",
+    ),
     columns=(
         Column("customer_id", "BIGINT", "customer the row belongs to"),
         Column("feature_id", "BIGINT", "product feature id (features.id / test_features.feature_id)"),

@@ -112,6 +112,12 @@ PRODUCT_QUALITY = AnalyticsTable(
     ),
     select_sql=select_sql,
     preview_order="bugs_total DESC, customer_id, product_id",
+    preview_columns=(
+        "customer_id", "product_id", "product_name", "tests", "tests_final", "bugs_total",
+        "valid_bugs", "bugs_without_feature", "accepted_rate", "rejected_rate",
+        "auto_accepted_rate", "critical_share", "valid_bugs_per_test", "features_in_catalog",
+        "features_never_tested",
+    ),
     columns=(
         Column("customer_id", "BIGINT", "customer the row belongs to"),
         Column("product_id", "BIGINT", "product id; NULL collects bugs/tests with no product"),

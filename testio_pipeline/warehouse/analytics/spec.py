@@ -30,7 +30,8 @@ class AnalyticsTable:
 
     `select_sql(**params)` returns a SELECT producing at least the declared columns by name;
     `reads` are the ingest tables (and so the ingest asset keys) it depends on;
-    `preview_order` is the ORDER BY used for samples in docs and metadata.
+    `preview_order` is the ORDER BY used for samples in docs and metadata, and
+    `preview_columns` the columns shown there (all when empty: some tables are too wide).
     """
 
     name: str
@@ -40,11 +41,21 @@ class AnalyticsTable:
     reads: tuple[str, ...]
     select_sql: Callable[..., str]
     preview_order: str
+    preview_columns: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def column_names(self) -> list[str]:
         return [column.name for column in self.columns]
+
+    def preview_sql(self, *, limit: int, where: str = "") -> str:
+        """SELECT of the preview columns, best rows first, `limit` rows."""
+        columns = ", ".join(self.preview_columns or self.column_names)
+        condition = f" WHERE {where}" if where else ""
+        return (
+            f"SELECT {columns} FROM {self.name}{condition} "
+            f"ORDER BY {self.preview_order} LIMIT {int(limit)}"
+        )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ class SyntheticSize:
     tests: int
     features_per_test: int
     bugs: int
+    # catalog features no test ever had in scope (added after the last test, say)
+    untested_features_per_product: int = 2
 
     @property
     def test_features(self) -> int:
@@ -69,13 +71,15 @@ def populate(
         SELECT {c}, {_PRODUCT_BASE + offset} + i, 'Product ' || i, 'website', false, []
         FROM range({p_count}) AS r(i)"""
     )
-    # feature i belongs to product i % P; 5 % are deleted from the catalog
+    # feature i belongs to product i % P; 5 % are deleted from the catalog; features with
+    # i >= P * fpp are never picked by a test
+    catalog_size = p_count * (fpp + size.untested_features_per_product)
     con.execute(
         f"""INSERT INTO features (customer_id, id, product_id, title, user_stories, section_ids,
                                   is_deleted)
         SELECT {c}, {_FEATURE_BASE + offset} + i, {_PRODUCT_BASE + offset} + i % {p_count},
-               'Feature ' || i, [], [], hash(i, {s}, 'deleted') % 20 = 0
-        FROM range({p_count * fpp}) AS r(i)"""
+               'Feature ' || i, [], [], i < {p_count * fpp} AND hash(i, {s}, 'deleted') % 20 = 0
+        FROM range({catalog_size}) AS r(i)"""
     )
     con.execute(
         f"""INSERT INTO tests (customer_id, id, product_id, title, status, testing_type,

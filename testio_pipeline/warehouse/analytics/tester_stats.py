@@ -50,6 +50,11 @@ TESTER_STATS = AnalyticsTable(
     reads=(settings.BUGS,),
     select_sql=select_sql,
     preview_order="valid_bugs DESC, customer_id, tester_name",
+    preview_columns=(
+        "customer_id", "tester_name", "bugs_reported", "valid_bugs", "accepted_rate",
+        "rejected_rate", "critical_bugs", "high_bugs", "low_bugs", "critical_share",
+        "tests_participated", "first_reported_at", "last_reported_at",
+    ),
     columns=(
         Column("customer_id", "BIGINT", "customer the row belongs to"),
         Column("tester_name", "VARCHAR", "bugs.author_name"),

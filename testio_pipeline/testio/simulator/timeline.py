@@ -1,0 +1,259 @@
+"""Exploratory tests and their lives: every transition time is drawn when the test is created.
+
+A test's status at any instant is a pure function of the clock:
+initialized -> waiting (launched) -> running (start_at) -> locked (end_at) -> customer_finalized
+-> archived; `cancelled` is terminal, drafts stay initialized. Tests that exist at the clock start
+are drawn *conditioned on* a target status so the account starts with the mix of reference §4;
+tests created later follow the same transitions unconditioned.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from testio_pipeline.testio.simulator import names
+from testio_pipeline.testio.simulator.catalog import Feature, IdCounter, Product, Story
+from testio_pipeline.testio.simulator.config import (
+    AUTO_ACCEPT_DAYS,
+    CREATED_BY_NULL_RATE,
+    DAY,
+    DRAFT_SHARE,
+    FEATURE_ENABLE_NULL_RATE,
+    FUTURE_CANCEL_RATE,
+    FUTURE_DRAFT_RATE,
+    HISTORY_DAYS,
+    HOUR,
+    LOCKED_DURATION_MIX,
+    SUBMITTED_BY_NULL_RATE,
+    TEST_FEATURE_STORIES_NULL_RATE,
+    TEST_FEATURES_PER_TEST_WEIGHTS,
+    TEST_STATUS_MIX,
+)
+
+NEVER = 2**62  # a transition that never happens
+# a test is archived only after every bug is decided: the last bug is reported by end_at and
+# decided at the latest AUTO_ACCEPT_DAYS later
+ARCHIVE_MIN_AFTER_END = AUTO_ACCEPT_DAYS * DAY + 2 * HOUR
+
+
+@dataclass(slots=True, frozen=True)
+class TestFeature:
+    """A snapshot of a catalog feature inside one test (`title` as it was at test creation)."""
+
+    id: int
+    feature_id: int
+    title: str
+    description: str | None
+    howtofind: str | None
+    stories: tuple[Story, ...] | None  # None renders as `"user_stories": null`
+    enable_default: bool | None
+    enable_content: bool | None
+    enable_visual: bool | None
+
+
+@dataclass(slots=True)
+class Life:
+    created_at: int
+    launched_at: int
+    start_at: int
+    end_at: int
+    finalized_at: int
+    archived_at: int
+    cancelled_at: int
+    testing_type: str
+
+
+@dataclass(slots=True)
+class Test:
+    id: int
+    index: int  # position in the account's test list (creation order)
+    product: Product
+    section_id: int
+    title: str
+    life: Life
+    created_by: str | None
+    submitted_by: str | None  # shown once the test is launched
+    features: tuple[TestFeature, ...]
+    flavor: int  # picks cosmetic fields (goal, environment, ...) at render time
+    bug_lo: int = 0  # bugs of this test are rows bug_lo..bug_hi-1 of the bug table
+    bug_hi: int = 0
+
+    def status_at(self, t: int) -> str:
+        life = self.life
+        if t >= life.cancelled_at:
+            return "cancelled"
+        if t < life.launched_at:
+            return "initialized"
+        if t < life.start_at:
+            return "waiting"
+        if t < life.end_at:
+            return "running"
+        if t < life.finalized_at:
+            return "locked"
+        if t < life.archived_at:
+            return "customer_finalized"
+        return "archived"
+
+    def submitted_by_at(self, t: int) -> str | None:
+        return self.submitted_by if t >= self.life.launched_at else None
+
+    @property
+    def runs(self) -> bool:
+        """Whether the test ever reaches `running` (only such tests get bugs)."""
+        return self.life.cancelled_at == NEVER and self.life.launched_at != NEVER
+
+
+def _run_seconds(rng: random.Random, testing_type: str) -> int:
+    low, high = {"rapid": (2 * HOUR, 8 * HOUR), "focused": (DAY, 2 * DAY), "usability": (2 * DAY, 5 * DAY)}.get(
+        testing_type, (DAY, 3 * DAY)
+    )
+    return rng.randint(low, high)
+
+
+def _locked_seconds(rng: random.Random) -> int:
+    roll = rng.random()
+    for share, low, high in LOCKED_DURATION_MIX:
+        if roll < share:
+            return int(rng.uniform(low, high) * DAY)
+        roll -= share
+    return int(LOCKED_DURATION_MIX[-1][2] * DAY)
+
+
+def _natural_life(rng: random.Random, created: int, testing_type: str) -> Life:
+    """A life for a test created at `created`, with no condition on its status."""
+    launched = created + rng.randint(DAY // 2, 10 * DAY)
+    start = launched + rng.randint(HOUR, DAY)
+    end = start + _run_seconds(rng, testing_type)
+    finalized = end + _locked_seconds(rng)
+    archived = max(finalized + rng.randint(DAY // 2, 14 * DAY), end + ARCHIVE_MIN_AFTER_END)
+    return Life(created, launched, start, end, finalized, archived, NEVER, testing_type)
+
+
+def _cancelled(life: Life, rng: random.Random, latest: int) -> Life:
+    # cancelled before it starts, so it never gets bugs
+    life.cancelled_at = min(life.created_at + int(rng.random() * (life.start_at - life.created_at)), latest)
+    if rng.random() < 0.5 or life.launched_at >= life.cancelled_at:
+        life.launched_at = NEVER
+    life.finalized_at = life.archived_at = NEVER
+    return life
+
+
+def _draft(life: Life) -> Life:
+    life.launched_at = life.finalized_at = life.archived_at = NEVER
+    return life
+
+
+def history_life(rng: random.Random, target: str, t0: int, testing_type: str) -> Life:
+    """A life whose status at `t0` is `target`."""
+    history_start = t0 - HISTORY_DAYS * DAY
+    run = _run_seconds(rng, testing_type)
+    wait = rng.randint(HOUR, DAY)
+    lead = rng.randint(DAY // 2, 10 * DAY)
+    if target in ("running", "waiting", "initialized"):
+        if target == "running":
+            start = t0 - int(rng.uniform(0.02, 0.98) * run)
+        elif target == "waiting":
+            start = t0 + int(rng.uniform(0.05, 0.95) * wait)
+        else:
+            start = t0 + rng.randint(2 * HOUR, 10 * DAY) + wait
+        launched = start - wait
+        created = min(launched - lead, t0 - HOUR) if target == "initialized" else launched - lead
+        life = _natural_life(rng, created, testing_type)
+        life.launched_at, life.start_at, life.end_at = launched, start, start + run
+        life.finalized_at = life.end_at + _locked_seconds(rng)
+        life.archived_at = max(life.finalized_at + rng.randint(DAY // 2, 14 * DAY), life.end_at + ARCHIVE_MIN_AFTER_END)
+        if target == "initialized" and rng.random() < DRAFT_SHARE:
+            life.start_at = created + rng.randint(DAY, 40 * DAY)  # a stale draft keeps its plan
+            life.end_at = life.start_at + run
+            return _draft(life)
+        return life
+    if target == "cancelled":
+        created = rng.randint(history_start - 10 * DAY, t0 - 2 * DAY)
+        return _cancelled(_natural_life(rng, created, testing_type), rng, t0 - 60)
+    if target == "archived":
+        end = rng.randint(history_start, t0 - 12 * DAY)
+        archived = end + ARCHIVE_MIN_AFTER_END + int(rng.random() * 0.95 * min(t0 - end - ARCHIVE_MIN_AFTER_END, 30 * DAY))
+        finalized = end + HOUR + int(rng.random() * (archived - end - 2 * HOUR))
+    elif target == "locked":
+        end = rng.randint(history_start, t0 - HOUR)
+        finalized = t0 + _locked_seconds(rng)
+        archived = max(finalized + rng.randint(DAY // 2, 14 * DAY), end + ARCHIVE_MIN_AFTER_END)
+    else:  # customer_finalized
+        end = rng.randint(t0 - 120 * DAY, t0 - DAY)
+        finalized = rng.randint(end + HOUR, t0 - HOUR)
+        archived = max(t0 + rng.randint(DAY // 2, 30 * DAY), end + ARCHIVE_MIN_AFTER_END)
+    start = end - run
+    launched = start - wait
+    return Life(launched - lead, launched, start, end, finalized, archived, NEVER, testing_type)
+
+
+def future_life(rng: random.Random, created: int, testing_type: str) -> Life:
+    """A life for a test created after the clock start."""
+    life = _natural_life(rng, created, testing_type)
+    roll = rng.random()
+    if roll < FUTURE_DRAFT_RATE:
+        return _draft(life)
+    if roll < FUTURE_DRAFT_RATE + FUTURE_CANCEL_RATE:
+        return _cancelled(life, rng, NEVER)
+    return life
+
+
+def draw_targets(rng: random.Random, n: int) -> list[str]:
+    """`n` statuses in the mix of TEST_STATUS_MIX (largest-remainder rounding, then shuffled)."""
+    quotas = {s: share * n for s, share in TEST_STATUS_MIX.items()}
+    counts = {s: int(q) for s, q in quotas.items()}
+    for s in sorted(quotas, key=lambda s: quotas[s] - counts[s], reverse=True)[: n - sum(counts.values())]:
+        counts[s] += 1
+    targets = [s for s, c in counts.items() for _ in range(c)]
+    rng.shuffle(targets)
+    return targets
+
+
+def materialize(
+    rng: random.Random,
+    plans: list[tuple[Life, Product]],
+    first_index: int,
+    test_ids: IdCounter,
+    test_feature_ids: IdCounter,
+    customers: list[str],
+) -> list[Test]:
+    """Turn (life, product) plans into tests, ids growing with creation time."""
+    plans.sort(key=lambda plan: (plan[0].created_at, plan[1].index))
+    tests: list[Test] = []
+    for offset, (life, product) in enumerate(plans):
+        created = life.created_at
+        if product.has_sections:
+            section_id = rng.choice(product.sections_with_default).id
+        else:
+            section_id = product.sections_with_default[0].id
+        candidates = product.features_at(created, section_id)
+        k = min(len(candidates), rng.choices(range(1, 7), TEST_FEATURES_PER_TEST_WEIGHTS)[0])
+        snapshots = tuple(_snapshot(rng, f, created, test_feature_ids) for f in sorted(rng.sample(candidates, k), key=lambda f: f.id))
+        creator = None if rng.random() < CREATED_BY_NULL_RATE else customers[(product.index + rng.randint(0, 2)) % len(customers)]
+        submitter = None if rng.random() < SUBMITTED_BY_NULL_RATE else (creator if creator and rng.random() < 0.7 else rng.choice(customers))
+        focus = snapshots[0].title.split("] ", 1)[-1] if snapshots else product.name
+        template = rng.choice(names.TEST_TITLE_TEMPLATES)
+        title = template.format(n=rng.randint(1, 60), m=rng.randint(0, 9), k=rng.randint(1, 9), f=focus)
+        tests.append(
+            Test(
+                id=test_ids.next(), index=first_index + offset, product=product, section_id=section_id,
+                title=title, life=life, created_by=creator, submitted_by=submitter, features=snapshots,
+                flavor=rng.getrandbits(32),
+            )
+        )
+    return tests
+
+
+def _flag(rng: random.Random, p_true: float) -> bool | None:
+    roll = rng.random()
+    return None if roll < FEATURE_ENABLE_NULL_RATE else roll < FEATURE_ENABLE_NULL_RATE + p_true * (1 - FEATURE_ENABLE_NULL_RATE)
+
+
+def _snapshot(rng: random.Random, feature: Feature, at: int, ids: IdCounter) -> TestFeature:
+    stories = None if rng.random() < TEST_FEATURE_STORIES_NULL_RATE else feature.stories
+    return TestFeature(
+        id=ids.next(), feature_id=feature.id, title=feature.title_at(at), description=feature.description,
+        howtofind=feature.howtofind, stories=stories, enable_default=_flag(rng, 0.95),
+        enable_content=_flag(rng, 0.6), enable_visual=_flag(rng, 0.7),
+    )

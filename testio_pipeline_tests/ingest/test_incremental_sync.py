@@ -1,0 +1,79 @@
+"""After time travel, an incremental run matches the new ground truth with fewer requests than a
+full sync; options narrow or widen what a run fetches."""
+
+from __future__ import annotations
+
+from testio_pipeline.testio.simulator import Simulator, SimulatorConfig
+from testio_pipeline_tests.ingest.harness import (
+    assert_tables_equal,
+    assert_warehouse_matches,
+    materialization_metadata,
+    query,
+    served,
+    truth_view,
+    warehouse_view,
+)
+
+
+def _requests(result) -> int:
+    return sum(
+        materialization_metadata(result, asset)["requests"]
+        for asset in ("products", "features", "tests", "bugs")
+    )
+
+
+def test_sync_after_time_travel_matches_new_ground_truth_with_fewer_requests(tmp_path):
+    sim = Simulator(SimulatorConfig(size="small", seed=11))
+    with served(sim, tmp_path / "testio.duckdb") as account:
+        full = account.materialize()
+        catalog_before = set(sim.ground_truth().features)
+        sim.advance(days=3)
+        # the catalog TTL has passed too (3 days > 1 hour), so renames and removals arrive
+        incremental = account.materialize()
+        truth = sim.ground_truth()
+        assert_warehouse_matches(account.db_path, truth)
+        assert _requests(incremental) < _requests(full)
+        # features removed from the catalog are kept, flagged deleted
+        removed = catalog_before - set(truth.features)
+        assert removed, "the simulator removed no feature in 3 days; pick a longer jump"
+        deleted = warehouse_view(account.db_path)["deleted_features"]
+        assert removed <= set(deleted)
+        meta = materialization_metadata(incremental, "bugs")
+        assert meta["tests_needing_bugs"] < len(truth.tests)
+
+
+def test_catalog_within_its_ttl_is_not_fetched_again(tmp_path):
+    sim = Simulator(SimulatorConfig(size="small", seed=12))
+    with served(sim, tmp_path / "testio.duckdb") as account:
+        account.materialize()
+        second = account.materialize(catalog_ttl_minutes=60)
+        assert materialization_metadata(second, "features")["products_due"] == 0
+
+
+def test_full_refresh_refetches_everything_and_still_matches(tmp_path):
+    sim = Simulator(SimulatorConfig(size="small", seed=13))
+    with served(sim, tmp_path / "testio.duckdb") as account:
+        account.materialize()
+        sim.advance(days=1)
+        refresh = account.materialize(full_refresh=True)
+        truth = sim.ground_truth()
+        assert_warehouse_matches(account.db_path, truth)
+        assert materialization_metadata(refresh, "bugs")["tests_needing_bugs"] == len(truth.tests)
+        assert materialization_metadata(refresh, "features")["products_due"] == len(truth.products)
+
+
+def test_product_filter_limits_the_run_to_those_products(tmp_path):
+    sim = Simulator(SimulatorConfig(size="small", seed=14))
+    truth = sim.ground_truth()
+    chosen = sorted(truth.products)[0]
+    with served(sim, tmp_path / "testio.duckdb") as account:
+        account.materialize(product_ids=[chosen])
+        stored_products = {r[0] for r in query(account.db_path, "SELECT DISTINCT product_id FROM tests")}
+        assert stored_products == {chosen}
+        expected = truth_view(truth)
+        actual = warehouse_view(account.db_path)
+        assert_tables_equal(
+            actual["bugs"],
+            {k: v for k, v in expected["bugs"].items() if v[1] == chosen},
+            "bugs",
+        )
