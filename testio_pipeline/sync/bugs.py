@@ -28,6 +28,9 @@ from testio_pipeline.warehouse.schema import BUGS, TESTS
 from testio_pipeline.warehouse.staging import StagedRows
 
 PROGRESS_EVERY_BATCHES = 100
+# batches scheduled at once: enough to keep every request slot of the client busy, few enough
+# that memory stays flat however many tests there are
+PENDING_BATCHES = 64
 
 
 def tests_needing_bugs(
@@ -68,9 +71,6 @@ async def _fetch_bugs(
     batches = list(chunks(test_ids, batch_size))
 
     async with make_client() as client:
-        # a bounded window of batch tasks keeps memory flat however many tests there are
-        window = max(2, 2 * client.max_in_flight)
-
         async def fetch(batch: list[int]):
             try:
                 return batch, await client.fetch_bugs(batch), None
@@ -82,7 +82,7 @@ async def _fetch_bugs(
         try:
             for batch in batches:
                 pending.add(asyncio.create_task(fetch(batch)))
-                if len(pending) >= window:
+                if len(pending) >= PENDING_BATCHES:
                     finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     done_batches += _collect(finished, stage, synced, report, customer_id, synced_at, log)
                     if log and done_batches % PROGRESS_EVERY_BATCHES < len(finished):

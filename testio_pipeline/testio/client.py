@@ -93,7 +93,13 @@ def backoff_delay(retry_number: int, *, base: float, cap: float, rng: random.Ran
 
 @dataclass
 class ClientStats:
-    """What a client did: every HTTP attempt, retry, status and skipped record."""
+    """What a client did over its lifetime.
+
+    `requests` counts HTTP attempts started (retries included, and look-ahead test pages
+    cancelled once a listing ended, which have no status); `elapsed_by_endpoint` sums the time
+    attempts spent in flight, overlapping ones each counted; `skipped` lists the test
+    positions the API refused to serve (see pagination).
+    """
 
     requests: int = 0
     retries: int = 0
@@ -138,7 +144,10 @@ class TestIOClient:
     """Async TestIO API client; use as `async with TestIOClient(...) as client:`.
 
     One instance may serve many concurrent calls (products, pages, batches); they all share
-    its request slots. `stats` accumulates over the client's lifetime.
+    its `max_in_flight` request slots. `transport` replaces the network (simulator, mock);
+    `sleep` and `rng` make the retry waits observable in tests; `logger` is anything with
+    `info` / `warning` taking one preformatted string (a `logging.Logger`, Dagster's
+    `context.log`). `tests_pages_ahead` is the look-ahead of `iter_tests`.
     """
 
     __test__ = False
@@ -241,13 +250,13 @@ class TestIOClient:
         listings: list[tuple[tuple[int, ...], list[RawObject]]] | None = None
         # the warehouse must list every section a feature appears in, and only the per-section
         # endpoints say that: the whole-product endpoint (all features in 2026, 422 for
-        # sectioned products in 2025) serves only products without sections, whose features
-        # all sit in the default section
+        # sectioned products in 2025) serves only products without sections. Their single
+        # default section is no real section (reference §5.6), so their features list none.
         if not has_sections:
             template = settings.PRODUCT_FEATURES_PATH
             info = RequestInfo("GET", template, template.format(product_id=product_id), includes)
             try:
-                listings = [(section_ids, await self._get_list(info, "features", counter=counter))]
+                listings = [((), await self._get_list(info, "features", counter=counter))]
             except TestIOHTTPError as exc:
                 if exc.status != 422 or not section_ids:
                     raise
@@ -261,7 +270,8 @@ class TestIOClient:
             async def section(sid: int) -> tuple[tuple[int, ...], list[RawObject]]:
                 path = template.format(product_id=product_id, section_id=sid)
                 info = RequestInfo("GET", template, path, includes)
-                return (sid,), await self._get_list(info, "features", counter=counter)
+                listed = await self._get_list(info, "features", counter=counter)
+                return ((sid,) if has_sections else ()), listed
 
             listings = await run_all(section(sid) for sid in section_ids)
         features = merge_feature_listings(listings, f"feature of product {product_id}")
@@ -365,12 +375,14 @@ class TestIOClient:
     ) -> Any:
         """One GET with the retry policy of the module docstring; returns the parsed JSON."""
         attempt = 0
+        statuses: list[int | None] = []
         while True:
             attempt += 1
             if counter is not None:
                 counter.count += 1
             response, failure = await self._send(info)
             status = response.status_code if response is not None else None
+            statuses.append(status)
             if response is not None and 200 <= response.status_code < 300:
                 try:
                     return json.loads(response.content)
@@ -386,11 +398,12 @@ class TestIOClient:
             if final:
                 kind = TestIOResponseError if status is not None and status < 300 else TestIOUnavailableError
                 raise kind(
-                    f"gave up: {reason}",
+                    f"gave up: {failure}" if failure else "gave up",
                     request=info,
                     status=status,
                     api_message=self._api_message(response),
                     attempts=attempt,
+                    statuses=tuple(statuses),
                 )
             delay = self._retry_delay(attempt, status, retry_after)
             self.stats.retries += 1

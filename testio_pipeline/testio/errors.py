@@ -58,11 +58,14 @@ class TestIOError(Exception):
         status: int | None = None,
         api_message: str | None = None,
         attempts: int | None = None,
+        statuses: tuple[int | None, ...] = (),
     ) -> None:
         self.request = request
         self.status = status
         self.api_message = api_message
         self.attempts = attempts
+        # the status of every attempt, oldest first (None: failed in the network layer)
+        self.statuses = statuses
         super().__init__(self._compose(message))
 
     @property
@@ -76,6 +79,8 @@ class TestIOError(Exception):
             parts.append(f"HTTP {self.status}")
         if self.attempts is not None:
             parts.append(f"after {self.attempts} attempt{'s' if self.attempts != 1 else ''}")
+        if len(set(self.statuses)) > 1:
+            parts.append("attempts answered " + ", ".join(str(s or "no response") for s in self.statuses))
         if self.api_message:
             parts.append(f"API said {self.api_message!r}")
         if self.request:

@@ -25,14 +25,18 @@ from testio_pipeline.testio.errors import (
     TestIOUnavailableError,
 )
 from testio_pipeline.testio.models import parse_timestamp, required_id
-from testio_pipeline.testio.settings import POISONED_PAGE_STATUS, TESTS_STALE_PAGES_LIMIT
+from testio_pipeline.testio.settings import (
+    POISON_OUTAGE_MIN_PAGE,
+    POISONED_PAGE_STATUS,
+    TESTS_STALE_PAGES_LIMIT,
+)
 
 T = TypeVar("T")
-RawTest = dict[str, Any]
+RawObject = dict[str, Any]
 # fetch(page, per_page, retry_poisoned_status) -> the raw tests of that page. With
 # retry_poisoned_status False a 500 raises at once: used for sub-pages larger than one record,
 # where splitting further is cheaper than retrying and cannot cause a false skip.
-PageFetch = Callable[[int, int, bool], Awaitable[list[RawTest]]]
+PageFetch = Callable[[int, int, bool], Awaitable[list[RawObject]]]
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ class FeatureCatalog:
     """One product's feature catalog as fetched in one go.
 
     `features` are the raw API objects, each once, plus `section_ids`: every section that
-    listed it, sorted (for a product without sections: its default section, if known).
+    listed it, sorted; empty for a product without sections. `section_ids` of the catalog are
+    the product's (§3.1 detection: its default section for a product without sections).
     `requests` counts the HTTP attempts the catalog took, retries included.
     """
 
@@ -77,15 +82,15 @@ def _story_key(story: Any) -> Any:
 
 
 def merge_feature_listings(
-    listings: Iterable[tuple[Sequence[int], list[RawTest]]], what: str
-) -> list[RawTest]:
+    listings: Iterable[tuple[Sequence[int], list[RawObject]]], what: str
+) -> list[RawObject]:
     """Features of several listings (each with the section ids it stands for), once per id.
 
     The first occurrence's fields win; `section_ids` collects every listing's sections and
     `user_stories` is the union of all occurrences, so a section that shows a feature with
     other stories loses none of them.
     """
-    merged: dict[int, RawTest] = {}
+    merged: dict[int, RawObject] = {}
     sections: dict[int, set[int]] = {}
     for section_ids, features in listings:
         for feature in features:
@@ -115,12 +120,19 @@ class Hole:
     reason: str
 
 
-Slot = RawTest | Hole
+Slot = RawObject | Hole
 
 
 def is_poisoned(exc: BaseException) -> bool:
-    """Whether an error is the deterministic page failure that bisection can work around."""
-    return isinstance(exc, TestIOUnavailableError) and exc.status == POISONED_PAGE_STATUS
+    """Whether a failure may be a poisoned record, the one failure bisection can work around.
+
+    Every attempt failed and at least one answered 500: a poisoned record answers 500 every
+    time, but an unrelated 503 or timeout can land on some attempts (the last one included).
+    Failures without any 500 (429, 502-504, timeouts only) propagate.
+    """
+    return isinstance(exc, TestIOUnavailableError) and POISONED_PAGE_STATUS in (
+        exc.statuses or (exc.status,)
+    )
 
 
 def split_size(n: int) -> int:
@@ -152,33 +164,40 @@ async def run_all(awaitables: Iterable[Awaitable[T]]) -> list[T]:
 
 
 async def bounded_as_completed(awaitables: Iterable[Awaitable[T]], limit: int) -> AsyncIterator[T]:
-    """Yield results as they complete, keeping at most `limit` scheduled at a time.
+    """Yield results as they complete, with at most `limit` started and not yet handed out.
 
     `awaitables` is consumed lazily (pass a generator), so a long input never turns into
-    thousands of pending tasks. The first error propagates and cancels the rest.
+    thousands of pending tasks, and finished results wait for the consumer only within the
+    same bound. The first error propagates and cancels the rest.
     """
     source = iter(awaitables)
     pending: set[asyncio.Future[T]] = set()
+    ready: list[asyncio.Future[T]] = []
 
-    def top_up() -> None:
-        while len(pending) < limit:
+    def top_up(target: int) -> None:
+        while len(pending) < target:
             try:
                 pending.add(asyncio.ensure_future(next(source)))
             except StopIteration:
                 return
 
     try:
-        top_up()
+        top_up(limit)
         while pending:
             done, still = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             pending = set(still)
-            top_up()
-            for task in done:
+            ready = list(done)
+            while ready:
+                task = ready.pop()
+                # start replacements now, so slots stay busy while the consumer works, but
+                # only as many as keep the started-and-undelivered count within `limit`
+                top_up(limit - len(ready) - 1)
                 yield task.result()
+            top_up(limit)
     finally:
         for task in pending:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*pending, *ready, return_exceptions=True)
         for leftover in source:
             # close never-scheduled coroutines so they do not warn "never awaited"
             close = getattr(leftover, "close", None)
@@ -198,7 +217,15 @@ async def fetch_window(fetch: PageFetch, page: int, per_page: int) -> list[Slot]
             raise
         if per_page == 1:
             return [Hole((page - 1) * per_page, str(exc))]
-        return await _bisect(fetch, (page - 1) * per_page, per_page)
+        slots = await _bisect(fetch, (page - 1) * per_page, per_page)
+        if len(slots) >= POISON_OUTAGE_MIN_PAGE and all(isinstance(s, Hole) for s in slots):
+            raise TestIOUnavailableError(
+                f"every one of the {len(slots)} tests of page {page} failed on its own too; "
+                f"that is an outage, not poisoned records (first failure: {exc})",
+                request=exc.request,
+                status=exc.status,
+            ) from None
+        return slots
 
 
 async def _bisect(fetch: PageFetch, start: int, size: int) -> list[Slot]:
@@ -246,7 +273,7 @@ async def iter_test_pages(
     info: Callable[[str], None],
     warn: Callable[[str], None],
     progress_every: int,
-) -> AsyncIterator[list[RawTest]]:
+) -> AsyncIterator[list[RawObject]]:
     """Yield every page of a product's tests, newest first, deduplicated by id. No page cap.
 
     Keeps `pages_ahead` pages in flight and stops at the first empty or short page (holes
@@ -275,7 +302,7 @@ async def iter_test_pages(
                 next_page += 1
             slots = await pending.popleft()
             pages += 1
-            fresh: list[RawTest] = []
+            fresh: list[RawObject] = []
             for slot in slots:
                 if isinstance(slot, Hole):
                     open_holes.append(

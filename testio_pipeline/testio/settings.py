@@ -61,3 +61,6 @@ BUGS_PROGRESS_EVERY_BATCHES = 50
 # full test pages in a row that bring no new id before the listing is declared stuck (the API
 # ignoring `page`); one or two can legitimately happen when tests are added during a listing
 TESTS_STALE_PAGES_LIMIT = 3
+# a bisected page of at least this many records where every record failed is an outage, not
+# poisoned records: the listing fails instead of skipping the whole page
+POISON_OUTAGE_MIN_PAGE = 5

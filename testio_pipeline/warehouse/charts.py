@@ -26,7 +26,7 @@ def _label(feature: FragileFeature) -> str:
     if len(title) > settings.CHART_TITLE_MAX_CHARS:
         title = title[: settings.CHART_TITLE_MAX_CHARS - 1] + "…"
     suffix = "" if feature.in_catalog else " (not in catalog)"
-    return f"{title}{suffix}\n#{feature.feature_id}"
+    return f"{title}{suffix}\n#{feature.feature_id} · product {feature.product_id}"
 
 
 def render_fragile_features_png(features: Sequence[FragileFeature], *, min_tests: int) -> bytes:

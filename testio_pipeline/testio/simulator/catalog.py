@@ -9,11 +9,13 @@ so the catalog at any instant is a pure function of the clock. Three product lay
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
 from testio_pipeline.testio.simulator import names
 from testio_pipeline.testio.simulator.config import (
+    CATALOG_MIN_WEEKLY_EVENTS,
     CHUNK_DAYS,
     DAY,
     FEATURE_ADDED_SHARE,
@@ -26,6 +28,9 @@ from testio_pipeline.testio.simulator.config import (
     HISTORY_DAYS,
     ID_GAP_MAX,
     PRODUCT_ID_RANGE,
+    WEEKLY_ADD_RATE,
+    WEEKLY_DELETE_RATE,
+    WEEKLY_RENAME_RATE,
 )
 
 SECTIONED, LEGACY, SWD_ONLY = "sectioned", "legacy", "swd_only"
@@ -100,10 +105,13 @@ class Product:
 
     def features_at(self, t: int, section_id: int | None = None) -> list[Feature]:
         """Catalog at `t`, by id; `section_id` narrows to one section of a sectioned product."""
-        alive = [f for f in self.features if f.alive_at(t)]
+        # inlined alive_at: this runs once per generated test
         if section_id is not None and self.has_sections:
-            alive = [f for f in alive if section_id in f.section_ids]
-        return alive
+            return [
+                f for f in self.features
+                if f.created_at <= t and (f.deleted_at is None or t < f.deleted_at) and section_id in f.section_ids
+            ]
+        return [f for f in self.features if f.created_at <= t and (f.deleted_at is None or t < f.deleted_at)]
 
 
 class IdCounter:
@@ -262,24 +270,33 @@ def build_history_catalog(
                 feature.titles.append((rng.randint(start, end - 1), _renamed(rng, feature.titles[0][1])))
 
 
+def _events(rng: random.Random, expected: float) -> int:
+    """A poisson-distributed event count with mean `expected` (knuth; means here are small)."""
+    limit, k, p = math.exp(-expected), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
 def apply_chunk_catalog_events(
     rng: random.Random, products: list[Product], start: int, feature_ids: IdCounter, story_ids: IdCounter,
 ) -> None:
-    """Draw the renames, deletions and additions of the week starting at `start`."""
+    """Draw the renames, deletions and additions of the week (start, start + CHUNK_DAYS]."""
     end = start + CHUNK_DAYS * DAY
-    weeks = CHUNK_DAYS / HISTORY_DAYS
+    weeks = CHUNK_DAYS / 7
     additions: list[tuple[int, Product]] = []
     for product in products:
-        for feature in product.features:
-            if not feature.alive_at(start):
-                continue
-            if rng.random() < FEATURE_RENAME_SHARE * weeks:
-                feature.titles.append((rng.randint(start, end - 1), _renamed(rng, feature.titles[-1][1])))
-            if not feature.core and rng.random() < FEATURE_DELETE_SHARE * weeks:
-                feature.deleted_at = rng.randint(start, end - 1)
-        expected = len(product.features) * FEATURE_ADDED_SHARE * weeks
-        n_new = int(expected) + (1 if rng.random() < expected - int(expected) else 0)
-        additions += [(rng.randint(start, end - 1), product) for _ in range(n_new)]
+        alive = [f for f in product.features if f.alive_at(start)]
+        deletable = [f for f in alive if not f.core]
+        renames = _events(rng, max(CATALOG_MIN_WEEKLY_EVENTS, WEEKLY_RENAME_RATE * len(alive)) * weeks)
+        deletions = _events(rng, max(CATALOG_MIN_WEEKLY_EVENTS, WEEKLY_DELETE_RATE * len(alive)) * weeks)
+        adds = _events(rng, max(CATALOG_MIN_WEEKLY_EVENTS, WEEKLY_ADD_RATE * len(alive)) * weeks)
+        for feature in rng.sample(alive, min(renames, len(alive))):
+            feature.titles.append((rng.randint(start + 1, end), _renamed(rng, feature.titles[-1][1])))
+        for feature in rng.sample(deletable, min(deletions, len(deletable))):
+            feature.deleted_at = rng.randint(start + 1, end)
+        additions += [(rng.randint(start + 1, end), product) for _ in range(adds)]
     additions.sort(key=lambda a: (a[0], a[1].index))
     for created, product in additions:
         used = {f.titles[-1][1] for f in product.features}

@@ -29,6 +29,9 @@ PRODUCTS_PER_SCALE = 10  # products = PRODUCTS_PER_SCALE * scale ** PRODUCTS_EXP
 PRODUCTS_EXPONENT = 0.6
 HISTORY_DAYS = 540  # tests at the clock start ended within this many days
 CHUNK_DAYS = 7  # future entities are generated lazily, one week at a time
+# new tests per day after the clock start, as a share of the tests at the start: a busy account
+# (the reference's mix, 5 % running, implies even more), so a day of time travel shows new tests
+FUTURE_TESTS_PER_DAY_SHARE = 0.01
 
 # ids of the live system are global across customers, so one account sees gaps
 PRODUCT_ID_RANGE = (54, 25073)
@@ -76,9 +79,16 @@ TEST_FEATURE_STORIES_NULL_RATE = 0.15
 CREATED_BY_NULL_RATE = 0.04
 SUBMITTED_BY_NULL_RATE = 0.04
 
-FEATURE_ADDED_SHARE = 0.2  # features created during the history rather than before it
-FEATURE_RENAME_SHARE = 0.2  # features renamed once during the history
-FEATURE_DELETE_SHARE = 0.1  # features removed from the catalog during the history
+FEATURE_ADDED_SHARE = 0.25  # features created during the history rather than before it
+FEATURE_RENAME_SHARE = 0.3  # features renamed once during the history
+FEATURE_DELETE_SHARE = 0.2  # features removed from the catalog during the history
+# after the clock start catalogs change with every release: expected events per alive feature
+# and week (at least CATALOG_MIN_WEEKLY_EVENTS per product), so a few days of time travel
+# already show renames, removals and additions
+WEEKLY_RENAME_RATE = 0.02
+WEEKLY_DELETE_RATE = 0.015
+WEEKLY_ADD_RATE = 0.015
+CATALOG_MIN_WEEKLY_EVENTS = 0.1
 FEATURE_SHARED_SECTION_RATE = 0.2  # features listed under two sections
 FEATURE_NULL_DESCRIPTION_RATE = 0.15
 FEATURE_NULL_HOWTOFIND_RATE = 0.25

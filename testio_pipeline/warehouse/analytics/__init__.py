@@ -29,7 +29,9 @@ ANALYTICS_TABLES: tuple[AnalyticsTable, ...] = (
     FEATURE_COVERAGE_GAPS,
     TESTER_STATS,
 )
-ANALYTICS_TABLES_BY_NAME: dict[str, AnalyticsTable] = {table.name: table for table in ANALYTICS_TABLES}
+ANALYTICS_TABLES_BY_NAME: dict[str, AnalyticsTable] = {
+    table.name: table for table in ANALYTICS_TABLES
+}
 
 
 def replace_all(con: duckdb.DuckDBPyConnection) -> list[ReplaceStats]:

@@ -45,14 +45,20 @@ BUG_TRENDS = AnalyticsTable(
     ),
     reads=(settings.TESTS, settings.BUGS),
     select_sql=select_sql,
-    preview_order="week_start DESC NULLS LAST, bugs DESC, customer_id, product_id, severity, status",
+    preview_order=(
+        "week_start DESC NULLS LAST, bugs DESC, customer_id, product_id, severity, status"
+    ),
     columns=(
         Column("customer_id", "BIGINT", "customer the row belongs to"),
         Column("week_start", "DATE", "Monday of the ISO week of reported_at in UTC"),
         Column("iso_year", "INTEGER", "ISO year of that week (may differ from the calendar year)"),
         Column("iso_week", "INTEGER", "ISO week number, 1-53"),
         Column("product_id", "BIGINT", "bugs.product_id, else the bug's test's product"),
-        Column("severity", "VARCHAR", "low, high, critical, visual, content, custom ('unknown' if NULL)"),
+        Column(
+            "severity",
+            "VARCHAR",
+            "low, high, critical, visual, content, custom ('unknown' if NULL)",
+        ),
         Column("status", "VARCHAR", "accepted, rejected, forwarded ('unknown' if NULL)"),
         Column("bugs", "BIGINT", "bugs reported in that week with that product, severity, status"),
         Column("auto_accepted_bugs", "BIGINT", "of those, accepted automatically"),

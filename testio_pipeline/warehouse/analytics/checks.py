@@ -40,7 +40,9 @@ def check_key_unique(con: duckdb.DuckDBPyConnection, table: AnalyticsTable) -> C
         f"SELECT {key}, count(*) AS n FROM {table.name} GROUP BY ALL HAVING count(*) > 1 "
         f"ORDER BY n DESC, {key}"
     ).fetchall()
-    return CheckOutcome(not rows, {"key": list(table.key), "duplicate_keys": len(rows), "sample": _sample(rows)})
+    return CheckOutcome(
+        not rows, {"key": list(table.key), "duplicate_keys": len(rows), "sample": _sample(rows)}
+    )
 
 
 def check_density_null_iff_untested(con: duckdb.DuckDBPyConnection) -> CheckOutcome:

@@ -1,4 +1,4 @@
-"""`feature_bug_density`: valid bugs per test for every product feature, key (customer_id, feature_id).
+"""`feature_bug_density`: valid bugs per test for every feature, key (customer_id, feature_id).
 
 Row set (warehouse contract): every catalog feature (`features.is_deleted = false`), tested or
 not, plus every feature id that `test_features` reference but the catalog does not list
@@ -110,7 +110,9 @@ FEATURE_BUG_DENSITY = AnalyticsTable(
     ),
     columns=(
         Column("customer_id", "BIGINT", "customer the row belongs to"),
-        Column("feature_id", "BIGINT", "product feature id (features.id / test_features.feature_id)"),
+        Column(
+            "feature_id", "BIGINT", "product feature id (features.id / test_features.feature_id)"
+        ),
         Column("product_id", "BIGINT", "product of the feature (catalog, else newest snapshot)"),
         Column(
             "feature_title",
@@ -120,7 +122,9 @@ FEATURE_BUG_DENSITY = AnalyticsTable(
         ),
         Column("in_catalog", "BOOLEAN", "false for features only known from test snapshots"),
         Column("tests_covered", "BIGINT", "distinct tests that had the feature in scope"),
-        Column("bugs_total", "BIGINT", "bugs attributed through bug.test_feature (bugs.feature_id)"),
+        Column(
+            "bugs_total", "BIGINT", "bugs attributed through bug.test_feature (bugs.feature_id)"
+        ),
         Column("valid_bugs", "BIGINT", "bugs_total minus rejected bugs (any other status)"),
         Column("accepted_bugs", "BIGINT", "bugs with status 'accepted'"),
         Column("rejected_bugs", "BIGINT", "bugs with status 'rejected'"),

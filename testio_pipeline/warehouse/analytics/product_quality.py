@@ -131,12 +131,20 @@ PRODUCT_QUALITY = AnalyticsTable(
         Column("accepted_bugs", "BIGINT", "bugs with status 'accepted'"),
         Column("rejected_bugs", "BIGINT", "bugs with status 'rejected'"),
         Column("forwarded_bugs", "BIGINT", "bugs with status 'forwarded' (awaiting the customer)"),
-        Column("auto_accepted_bugs", "BIGINT", "accepted bugs with auto_accepted (10 days unreviewed)"),
+        Column(
+            "auto_accepted_bugs", "BIGINT", "accepted bugs with auto_accepted (10 days unreviewed)"
+        ),
         Column("critical_bugs", "BIGINT", "valid bugs of severity 'critical'"),
-        Column("bugs_without_feature", "BIGINT", "bugs with no test feature link (feature_id NULL)"),
+        Column(
+            "bugs_without_feature", "BIGINT", "bugs with no test feature link (feature_id NULL)"
+        ),
         Column("accepted_rate", "DOUBLE", "accepted_bugs / bugs_total; NULL without bugs"),
         Column("rejected_rate", "DOUBLE", "rejected_bugs / bugs_total; NULL without bugs"),
-        Column("auto_accepted_rate", "DOUBLE", "auto_accepted_bugs / accepted_bugs; NULL if none accepted"),
+        Column(
+            "auto_accepted_rate",
+            "DOUBLE",
+            "auto_accepted_bugs / accepted_bugs; NULL if none accepted",
+        ),
         Column("critical_share", "DOUBLE", "critical_bugs / valid_bugs; NULL without valid bugs"),
         Column("valid_bugs_per_test", "DOUBLE", "valid_bugs / tests; NULL without tests"),
         Column("features_in_catalog", "BIGINT", "catalog features (is_deleted = false)"),

@@ -9,6 +9,8 @@ import duckdb
 from testio_pipeline.warehouse.analytics import settings
 from testio_pipeline.warehouse.analytics.markdown import markdown_table
 
+_HEADERS = ("rank", "feature", "feature_id", "product_id", "tests", "valid bugs", "critical", "density")
+
 
 @dataclass(frozen=True)
 class FragileFeature:
@@ -56,11 +58,13 @@ def fragile_features_markdown(features: list[FragileFeature], *, min_tests: int)
     if not features:
         return heading.replace(f"Top {len(features)} features", "No feature qualifies yet") + "\n"
     table = markdown_table(
-        ["rank", "feature", "feature_id", "product_id", "tests", "valid bugs", "critical", "density"],
+        _HEADERS,
         [
             (
                 rank,
-                feature.feature_title if feature.in_catalog else f"{feature.feature_title} (not in catalog)",
+                feature.feature_title
+                if feature.in_catalog
+                else f"{feature.feature_title} (not in catalog)",
                 feature.feature_id,
                 feature.product_id,
                 feature.tests_covered,

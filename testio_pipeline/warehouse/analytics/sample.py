@@ -1,7 +1,7 @@
 """Print (or paste into docs) the top rows of every analytics table as markdown.
 
     python -m testio_pipeline.warehouse.analytics.sample data/testio.duckdb
-    python -m testio_pipeline.warehouse.analytics.sample data/testio.duckdb --write docs/analytics.md
+    python -m testio_pipeline.warehouse.analytics.sample data/testio.duckdb --write README.md
 
 Opens the warehouse read-only (so stop a running sync first, or wait for it). `--write`
 replaces the text between the sample markers of the given markdown file and leaves the rest.
@@ -17,7 +17,10 @@ import duckdb
 
 from testio_pipeline.warehouse.analytics import ANALYTICS_TABLES, settings
 from testio_pipeline.warehouse.analytics.markdown import query_markdown
-from testio_pipeline.warehouse.analytics.ranking import fragile_features_markdown, top_fragile_features
+from testio_pipeline.warehouse.analytics.ranking import (
+    fragile_features_markdown,
+    top_fragile_features,
+)
 from testio_pipeline.warehouse.analytics.spec import table_exists
 
 

@@ -39,9 +39,15 @@ class SyntheticSize:
 
 
 SIZES: dict[str, SyntheticSize] = {
-    "small": SyntheticSize(products=4, features_per_product=10, tests=120, features_per_test=3, bugs=900),
-    "medium": SyntheticSize(products=40, features_per_product=20, tests=2_000, features_per_test=5, bugs=20_000),
-    "large": SyntheticSize(products=225, features_per_product=20, tests=20_000, features_per_test=5, bugs=200_000),
+    "small": SyntheticSize(
+        products=4, features_per_product=10, tests=120, features_per_test=3, bugs=900
+    ),
+    "medium": SyntheticSize(
+        products=40, features_per_product=20, tests=2_000, features_per_test=5, bugs=20_000
+    ),
+    "large": SyntheticSize(
+        products=225, features_per_product=20, tests=20_000, features_per_test=5, bugs=200_000
+    ),
 }
 
 _PRODUCT_BASE = 1_000
@@ -55,17 +61,23 @@ _TESTERS = 1_500
 
 
 def populate(
-    con: duckdb.DuckDBPyConnection, size: SyntheticSize, *, customer_id: int = 1, seed: int = 0
+    con: duckdb.DuckDBPyConnection,
+    size: SyntheticSize,
+    *,
+    customer_id: int = 1,
+    seed: int = 0,
+    id_offset: int = 0,
 ) -> None:
     """Insert one synthetic account for `customer_id` into the ingest tables (schema ensured).
 
-    Ids are offset by customer so several accounts can share a file; the same (size, seed)
-    always yields the same rows.
+    The same (size, seed) always yields the same rows. Two customers may share a file with the
+    same ids (the default, the harshest case for queries that could mix customers) or with
+    distinct ones via `id_offset`.
     """
     ensure_schema(con)
     c, s = customer_id, seed
     p_count, fpp = size.products, size.features_per_product
-    offset = (c - 1) * 10_000_000
+    offset = id_offset
     con.execute(
         f"""INSERT INTO products (customer_id, id, name, type, has_sections, section_ids)
         SELECT {c}, {_PRODUCT_BASE + offset} + i, 'Product ' || i, 'website', false, []
@@ -84,7 +96,8 @@ def populate(
     con.execute(
         f"""INSERT INTO tests (customer_id, id, product_id, title, status, testing_type,
                                is_final, start_at, end_at)
-        SELECT {c}, {_TEST_BASE + offset} + i, {_PRODUCT_BASE + offset} + hash(i, {s}, 'p') % {p_count},
+        SELECT {c}, {_TEST_BASE + offset} + i,
+               {_PRODUCT_BASE + offset} + hash(i, {s}, 'p') % {p_count},
                'Test ' || i, status, 'coverage', status IN ('archived', 'cancelled'),
                end_at - INTERVAL 2 DAY, end_at
         FROM (
@@ -119,7 +132,8 @@ def populate(
                               author_name)
         SELECT {c}, {_BUG_BASE + offset} + b, tf.test_id, tf.product_id,
                CASE WHEN linked THEN tf.id END, CASE WHEN linked THEN tf.feature_id END,
-               'Bug ' || b, g.severity, g.status, g.status = 'accepted' AND hash(b, {s}, 'a') % 100 < 28,
+               'Bug ' || b, g.severity, g.status,
+               g.status = 'accepted' AND hash(b, {s}, 'a') % 100 < 28,
                false, t.start_at + to_seconds(CAST(hash(b, {s}, 'r') % 172800 AS BIGINT)),
                'tester_' || hash(b, {s}, 'u') % {_TESTERS}
         FROM (
@@ -136,7 +150,8 @@ def populate(
                  ELSE 'forwarded' END AS status
           FROM range({size.bugs}) AS r(b)
         ) AS g
-        JOIN test_features AS tf ON tf.customer_id = {c} AND tf.id = {_TEST_FEATURE_BASE + offset} + g.j
+        JOIN test_features AS tf
+          ON tf.customer_id = {c} AND tf.id = {_TEST_FEATURE_BASE + offset} + g.j
         JOIN tests AS t ON t.customer_id = {c} AND t.id = tf.test_id"""
     )
 

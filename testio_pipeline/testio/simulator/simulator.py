@@ -1,0 +1,212 @@
+"""The `Simulator`: one simulated TestIO account behind an in-process transport and a clock.
+
+Request flow (same for the httpx transport and the HTTP server): admin paths bypass faults and
+counters; API requests are counted, then may draw a 429/5xx fault, then need the token, then
+are routed; poisoned tests fail their pages; a 200 may come back malformed. Latency is returned
+as `delay_seconds` for the caller to sleep (asyncio in the async transport).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl
+
+from testio_pipeline.testio.simulator.account import Account
+from testio_pipeline.testio.simulator.admin import handle_admin
+from testio_pipeline.testio.simulator.api import (
+    UNKNOWN_ENDPOINT,
+    ApiHandler,
+    ApiResponse,
+    Query,
+    api_path,
+    authorized,
+    dumps,
+    error_response,
+    match_route,
+)
+from testio_pipeline.testio.simulator.bugs import STATE_FORWARDED
+from testio_pipeline.testio.simulator.clock import to_seconds, utc_datetime
+from testio_pipeline.testio.simulator.config import ADMIN_PREFIX, FaultConfig, SimulatorConfig
+from testio_pipeline.testio.simulator.faults import FaultInjector
+from testio_pipeline.testio.simulator.ground_truth import GroundTruth, compute_ground_truth
+from testio_pipeline.testio.simulator.render import Renderer
+from testio_pipeline.testio.simulator.timeline import Test
+
+CACHE_MAX_BYTES = 64 * 1024 * 1024
+BAD_GATEWAY_HTML = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+class _BytesCache:
+    """Rendered bodies keyed by entity, valid while the entity's state signature is unchanged.
+
+    Bounded: when the budget is exceeded everything is dropped (cheap, and re-rendering is
+    always correct).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.data: dict[object, tuple[object, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: object, signature: object) -> bytes | None:
+        hit = self.data.get(key)
+        return hit[1] if hit is not None and hit[0] == signature else None
+
+    def put(self, key: object, signature: object, body: bytes) -> None:
+        with self._lock:
+            if self.size + len(body) > self.max_bytes:
+                self.data = {}
+                self.size = 0
+            self.data[key] = (signature, body)
+            self.size += len(body)
+
+
+class Simulator:
+    """A deterministic TestIO account with the live API's shapes, quirks and failures."""
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        from testio_pipeline.testio.simulator.transport import SimulatorTransport
+
+        self.config = config or SimulatorConfig()
+        self.account = Account(self.config)
+        self.renderer = Renderer(self.account)
+        self.api = ApiHandler(self)
+        self._now = self.account.t0
+        self._faults = FaultInjector(self.config.seed, self.config.faults)
+        self._stats_lock = threading.Lock()
+        self._stats_total = 0
+        self._by_endpoint: Counter[str] = Counter()
+        self._by_status: Counter[int] = Counter()
+        self._cache = _BytesCache(CACHE_MAX_BYTES)
+        self._truth: tuple[int, int, GroundTruth] | None = None
+        self.transport = SimulatorTransport(self)
+
+    # clock
+    @property
+    def now(self) -> datetime:
+        """The simulated clock (aware UTC)."""
+        return utc_datetime(self._now)
+
+    @property
+    def now_epoch(self) -> int:
+        return self._now
+
+    def advance(self, delta: timedelta | None = None, *, hours: float = 0.0, days: float = 0.0) -> datetime:
+        """Move the clock forward (second resolution); the account evolves accordingly."""
+        seconds = to_seconds(delta, hours=hours, days=days)
+        if seconds < 0:
+            raise ValueError("the simulated clock only moves forward")
+        self.account.ensure(self._now + seconds)
+        self._now += seconds
+        return self.now
+
+    # faults
+    @property
+    def faults(self) -> FaultConfig:
+        return self._faults.config
+
+    def set_faults(self, faults: FaultConfig) -> None:
+        """Swap the fault configuration (occurrence counters are kept)."""
+        self._faults.config = faults
+
+    def is_poisoned(self, test_id: int) -> bool:
+        return self._faults.is_poisoned(test_id)
+
+    @property
+    def poisoned_test_ids(self) -> frozenset[int]:
+        """Ids of existing tests whose pages and single GET always answer 500."""
+        if self._faults.config.poison_rate <= 0:
+            return frozenset()
+        return frozenset(x.id for x in self.account.tests_at(self._now) if self.is_poisoned(x.id))
+
+    # stats
+    def stats(self) -> dict:
+        with self._stats_lock:
+            return {
+                "requests_total": self._stats_total,
+                "by_endpoint": dict(sorted(self._by_endpoint.items())),
+                "by_status": dict(sorted(self._by_status.items())),
+            }
+
+    def reset_stats(self) -> None:
+        with self._stats_lock:
+            self._stats_total = 0
+            self._by_endpoint.clear()
+            self._by_status.clear()
+
+    def _count(self, endpoint: str, status: int) -> None:
+        with self._stats_lock:
+            self._stats_total += 1
+            self._by_endpoint[endpoint] += 1
+            self._by_status[status] += 1
+
+    # ground truth
+    def ground_truth(self, customer_id: int = 1) -> GroundTruth:
+        """What a complete, correct sync must store at `now` (computed from the account)."""
+        cached = self._truth
+        if cached is not None and cached[0] == self._now and cached[1] == customer_id:
+            return cached[2]
+        truth = compute_ground_truth(self.account, self._now, customer_id)
+        self._truth = (self._now, customer_id, truth)
+        return truth
+
+    # rendering with caches
+    def test_bytes(self, test: Test, t: int, story_objects: bool, single: bool) -> bytes:
+        rows = self.renderer._visible_rows(test, t)
+        signature = (test.status_at(t), len(rows))
+        key = ("test", test.id, story_objects, single)
+        body = self._cache.get(key, signature)
+        if body is None:
+            body = dumps(self.renderer.test(test, t, story_objects, single))
+            self._cache.put(key, signature, body)
+        return body
+
+    def bug_bytes(self, row: int, t: int) -> bytes:
+        cols = self.account.bugs.cols
+        signature = int(cols["fate"][row]) if t >= int(cols["decided_at"][row]) else STATE_FORWARDED
+        key = ("bug", row)
+        body = self._cache.get(key, signature)
+        if body is None:
+            body = dumps(self.renderer.bug(row, t))
+            self._cache.put(key, signature, body)
+        return body
+
+    # request handling
+    def handle(self, method: str, path: str, query: list[tuple[str, str]] | str, headers) -> ApiResponse:
+        """Answer one request; the caller waits `delay_seconds` before sending the answer."""
+        if isinstance(query, str):
+            query = parse_qsl(query, keep_blank_values=True)
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            return handle_admin(self, method, path, query)
+        sub = api_path(path)
+        route = match_route(sub) if sub is not None else None
+        endpoint = route[0] if route else UNKNOWN_ENDPOINT
+        draw = self._faults.draw(method, path, query)
+        response = self._answer(method, route, query, headers, draw.error_status)
+        if draw.malformed and response.status == 200:
+            # a truncated body: valid UTF-8 prefix, invalid JSON
+            response.body = response.body[: max(1, len(response.body) // 2)]
+        response.delay_seconds = draw.delay_seconds
+        self._count(endpoint, response.status)
+        return response
+
+    def _answer(self, method, route, query, headers, fault_status: int | None) -> ApiResponse:
+        if fault_status == 429:
+            response = error_response(429, "Rate limit exceeded, retry later")
+            response.headers.append(("retry-after", f"{self._faults.config.retry_after_seconds:g}"))
+            return response
+        if fault_status == 502:
+            return ApiResponse(502, BAD_GATEWAY_HTML, [("content-type", "text/html")])
+        if fault_status is not None:
+            return error_response(fault_status, "Internal Server Error" if fault_status == 500 else "Service Unavailable")
+        if not authorized(headers, self.config.token):
+            return error_response(401, "Invalid or missing API token")
+        if route is None:
+            return error_response(404, "Not found")
+        if method.upper() != "GET":
+            return error_response(405, "Method not allowed: this simulator serves the read path only")
+        self.account.ensure(self._now)
+        return self.api.respond(route[1], route[2], Query(query), self._now)

@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from testio_pipeline.warehouse import schema
+from testio_pipeline.warehouse.connection import (
+    LOCK_WAIT_ENV_VAR,
+    WarehouseLockedError,
+    describe_command,
+    open_for_read,
+    open_for_write,
+    write_transaction,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOLDER_MODULE = "testio_pipeline_tests.warehouse.lock_holder"
+
+
+class OtherProcess:
+    """A second process that opens the warehouse file (see `lock_holder.py`)."""
+
+    def __init__(self, command: list[str], ready_line: str) -> None:
+        self.process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.ready = self.process.stdout.readline()  # type: ignore[union-attr]
+        assert self.ready.startswith(ready_line), f"holder did not start: {self.ready!r}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def release(self) -> None:
+        if self.process.stdin and not self.process.stdin.closed:
+            self.process.stdin.close()
+
+    def stop(self) -> None:
+        self.release()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    with write_transaction(path) as con:
+        con.execute("INSERT INTO bugs (customer_id, id, title) SELECT 1, i, 'bug ' || i FROM range(1, 1001) t(i)")
+    return path
+
+
+@pytest.fixture
+def holders() -> Iterator[list[OtherProcess]]:
+    started: list[OtherProcess] = []
+    yield started
+    for holder in started:
+        holder.stop()
+
+
+def hold(holders: list[OtherProcess], db: Path, mode: str = "write") -> OtherProcess:
+    holder = OtherProcess([sys.executable, "-m", HOLDER_MODULE, mode, str(db)], "locked")
+    holders.append(holder)
+    return holder
+
+
+class RecordingLog:
+    """A `log` that records messages and releases the lock holder once a wait was logged."""
+
+    def __init__(self, release: OtherProcess | None = None) -> None:
+        self.messages: list[str] = []
+        self._release = release
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        self.messages.append(msg)
+        if self._release is not None and "is locked by" in msg:
+            self._release.release()
+
+
+def test_open_for_write_creates_the_directory_and_every_contract_table(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "warehouse.duckdb"
+    with open_for_write(path) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert tables == {spec.name for spec in schema.INGEST_TABLES}
+
+
+def test_connections_are_closed_when_the_block_exits(db: Path) -> None:
+    with open_for_write(db) as con:
+        con.execute("SELECT 1")
+    # duckdb refuses a read-only connection while a writable one to the file is open in-process
+    with open_for_read(db) as con:
+        assert con.execute("SELECT count(*) FROM bugs").fetchone() == (1000,)
+    with open_for_write(db):
+        pass
+
+
+def test_write_transaction_commits_on_success(db: Path) -> None:
+    with write_transaction(db) as con:
+        con.execute("UPDATE bugs SET title = 'renamed' WHERE id = 1")
+    with open_for_read(db) as con:
+        assert con.execute("SELECT title FROM bugs WHERE id = 1").fetchone() == ("renamed",)
+
+
+def test_write_transaction_rolls_back_on_any_exception_and_reraises_it(db: Path) -> None:
+    with pytest.raises(KeyError, match="mid-write"):
+        with write_transaction(db) as con:
+            con.execute("DELETE FROM bugs WHERE id > 10")
+            con.execute("INSERT INTO bugs (customer_id, id) VALUES (2, 1)")
+            raise KeyError("mid-write")
+    with open_for_read(db) as con:
+        assert con.execute("SELECT count(*), count(*) FILTER (customer_id = 2) FROM bugs").fetchone() == (1000, 0)
+
+
+def test_open_for_read_creates_a_missing_warehouse_with_the_contract_tables(tmp_path: Path) -> None:
+    with open_for_read(tmp_path / "new.duckdb") as con:
+        assert con.execute("SELECT count(*) FROM features").fetchone() == (0,)
+        with pytest.raises(duckdb.Error, match="read-only"):
+            con.execute("INSERT INTO features (customer_id, id) VALUES (1, 1)")
+
+
+def test_a_write_waits_while_another_process_holds_the_lock_then_succeeds(
+    db: Path, holders: list[OtherProcess]
+) -> None:
+    holder = hold(holders, db)
+    log = RecordingLog(release=holder)
+    with write_transaction(db, lock_wait_seconds=60, log=log) as con:
+        con.execute("UPDATE bugs SET title = 'after the wait' WHERE id = 1")
+    assert f"PID {holder.pid}" in log.messages[0]
+    assert "lock acquired after waiting" in log.messages[-1]
+    with open_for_read(db) as con:
+        assert con.execute("SELECT title FROM bugs WHERE id = 1").fetchone() == ("after the wait",)
+
+
+def test_a_read_waits_while_a_writer_holds_the_lock_then_succeeds(db: Path, holders: list[OtherProcess]) -> None:
+    holder = hold(holders, db, mode="write")
+    log = RecordingLog(release=holder)
+    with open_for_read(db, lock_wait_seconds=60, log=log) as con:
+        assert con.execute("SELECT count(*) FROM bugs").fetchone() == (1000,)
+    assert f"PID {holder.pid}" in log.messages[0]
+
+
+def test_lock_timeout_error_names_the_holder_and_says_what_to_do(db: Path, holders: list[OtherProcess]) -> None:
+    holder = hold(holders, db)
+    log = RecordingLog()
+    with pytest.raises(WarehouseLockedError) as raised:
+        with write_transaction(db, lock_wait_seconds=0.3, log=log):
+            pytest.fail("the write must not start while the file is locked")
+    message = str(raised.value)
+    assert raised.value.holder.pid == holder.pid
+    assert f"a Python process (`{sys.executable} -m {HOLDER_MODULE} write {db}`, PID {holder.pid})" in message
+    assert "Close that session or wait for that run" in message
+    assert f"duckdb -readonly {db}" in message
+    assert f"raise {LOCK_WAIT_ENV_VAR} (now 0.3 s)" in message
+    assert log.messages and f"PID {holder.pid}" in log.messages[0]
+
+
+def test_a_read_only_session_blocks_writes_and_the_error_says_so(db: Path, holders: list[OtherProcess]) -> None:
+    holder = hold(holders, db, mode="read")
+    with pytest.raises(WarehouseLockedError, match=f"PID {holder.pid}.* has it open read-only, which blocks writes"):
+        with open_for_write(db, lock_wait_seconds=0.2):
+            pass
+    # several readers may share the file
+    with open_for_read(db, lock_wait_seconds=0.2) as con:
+        assert con.execute("SELECT count(*) FROM bugs").fetchone() == (1000,)
+
+
+def test_a_duckdb_cli_holding_the_file_is_named_as_such(db: Path, holders: list[OtherProcess]) -> None:
+    cli = shutil.which("duckdb", path=str(Path(sys.executable).parent))
+    assert cli is not None, "the duckdb-cli package (a project dependency) provides .venv/bin/duckdb"
+    holder = OtherProcess([cli, str(db)], "")
+    holders.append(holder)
+    holder.process.stdin.write(".print locked\n")  # type: ignore[union-attr]
+    holder.process.stdin.flush()  # type: ignore[union-attr]
+    assert holder.process.stdout.readline() == "locked\n"  # type: ignore[union-attr]
+    with pytest.raises(WarehouseLockedError, match=rf"a DuckDB CLI \(`{cli} {db}`, PID {holder.pid}\)"):
+        with open_for_write(db, lock_wait_seconds=0.2):
+            pass
+
+
+def test_other_io_errors_are_raised_at_once_not_waited_on(tmp_path: Path) -> None:
+    directory = tmp_path / "a_directory"
+    directory.mkdir()
+    with pytest.raises(duckdb.IOException) as raised:
+        with open_for_write(directory, lock_wait_seconds=600):
+            pass
+    assert not isinstance(raised.value, WarehouseLockedError)
+
+
+def test_a_writer_killed_mid_transaction_leaves_the_committed_data_intact(db: Path) -> None:
+    with open_for_read(db) as con:
+        committed = con.execute("SELECT * FROM bugs ORDER BY ALL").fetchall()
+
+    writer = OtherProcess([sys.executable, "-m", HOLDER_MODULE, "doomed-write", str(db)], "mid-transaction")
+    _, size_before, size_during = writer.ready.split()
+    # the uncommitted rows already reached the database file when the kill lands
+    assert int(size_during) > int(size_before)
+    os.kill(writer.pid, signal.SIGKILL)
+    assert writer.process.wait(timeout=30) == -signal.SIGKILL
+
+    with open_for_read(db) as con:
+        assert con.execute("SELECT * FROM bugs ORDER BY ALL").fetchall() == committed
+    with write_transaction(db) as con:
+        con.execute("INSERT INTO bugs (customer_id, id, title) VALUES (1, 5000, 'written after the crash')")
+    with open_for_read(db) as con:
+        assert con.execute("SELECT count(*) FROM bugs").fetchone() == (1001,)
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "expected"),
+    [
+        (["duckdb", "data/testio.duckdb"], "a DuckDB CLI (`duckdb data/testio.duckdb`, PID 1234)"),
+        (
+            ["/app/.venv/bin/python", "-m", "dagster", "api", "execute_step"],
+            "a Dagster process (`/app/.venv/bin/python -m dagster api execute_step`, PID 1234)",
+        ),
+        (["/usr/bin/python3.11", "-m", "ipykernel_launcher"], "a Jupyter kernel"),
+        (["python3", "notebook export.py"], "a Python process (`python3 'notebook export.py'`, PID 1234)"),
+        (["/opt/metabase/java", "-jar", "metabase.jar"], "process java (`/opt/metabase/java -jar metabase.jar`"),
+        ([], "a process (PID 1234)"),
+    ],
+)
+def test_lock_holders_are_described_by_their_command_line(cmdline: list[str], expected: str) -> None:
+    assert expected in describe_command(cmdline, 1234)
