@@ -39,7 +39,7 @@ BACKOFF_INITIAL_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 5.0
 # while waiting, repeat the "still locked" line this often so a long wait is visible in the run log
 WAIT_LOG_INTERVAL_SECONDS = 15.0
-HOLDER_COMMAND_MAX_CHARS = 120
+HOLDER_COMMAND_MAX_CHARS = 200
 
 _LOCK_CONFLICT_MARKER = "Could not set lock on file"
 _LOCK_PID_PATTERN = re.compile(r"\(PID (\d+)\)")
@@ -96,11 +96,14 @@ def describe_command(cmdline: list[str], pid: int) -> str:
     """A human name for a process from its command line, e.g. "a DuckDB CLI (`duckdb x.db`, PID 7)"."""
     if not cmdline:
         return f"a process (PID {pid})"
+    exe = os.path.basename(cmdline[0]).lower()
+    joined = " ".join(cmdline).lower()
+    if exe.startswith("duckdb"):
+        # the pip-installed cli prefixes a long `-cmd <setup sql>`; the user typed `duckdb <file>`
+        cmdline = ["duckdb", *_without_option_values(cmdline[1:], {"-cmd"})]
     shown = shlex.join(cmdline)
     if len(shown) > HOLDER_COMMAND_MAX_CHARS:
         shown = shown[: HOLDER_COMMAND_MAX_CHARS - 3] + "..."
-    exe = os.path.basename(cmdline[0]).lower()
-    joined = " ".join(cmdline).lower()
     if exe.startswith("duckdb"):
         kind = "a DuckDB CLI"
     elif "dagster" in joined:
@@ -114,6 +117,19 @@ def describe_command(cmdline: list[str], pid: int) -> str:
     if pid == os.getpid():
         kind = f"this very process, {kind}"
     return f"{kind} (`{shown}`, PID {pid})"
+
+
+def _without_option_values(args: list[str], options: set[str]) -> list[str]:
+    kept: list[str] = []
+    skip_next = False
+    for arg in args:
+        if skip_next:
+            skip_next = False
+        elif arg in options:
+            skip_next = True
+        else:
+            kept.append(arg)
+    return kept
 
 
 def describe_process(pid: int) -> str:

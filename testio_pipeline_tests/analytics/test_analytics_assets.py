@@ -78,6 +78,7 @@ def test_assets_declare_their_ingest_deps_group_kind_and_pool():
         assert asset.op.pool == "duckdb_writer"
         assert "warehouse" in asset.required_resource_keys
         assert spec.description and len(spec.description) > 100
+        assert spec.metadata["primary_key"] == ", ".join(table.key)
     names = {asset.key.to_user_string() for asset in ANALYTICS_ASSETS}
     assert names == {table.name for table in ANALYTICS_TABLES}
 

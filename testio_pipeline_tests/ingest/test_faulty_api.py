@@ -7,6 +7,7 @@ import dagster as dg
 import pytest
 
 from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
+from testio_pipeline.defs.resources import TestIOResource
 from testio_pipeline.testio.simulator import FaultConfig, Simulator, SimulatorConfig
 from testio_pipeline_tests.ingest.harness import (
     assert_warehouse_matches,
@@ -43,7 +44,7 @@ def test_wrong_token_fails_with_a_clear_error_and_writes_nothing(tmp_path):
         before = query(account.db_path, "SELECT count(*) FROM products")
         resources = account.resources()
         secret = "wrong-token-s3cr3t"
-        resources["testio"] = resources["testio"].model_copy(update={"api_token": secret})
+        resources["testio"] = TestIOResource(api_token=secret, base_url=account.base_url)
         result = dg.materialize(
             INGEST_ASSETS,
             resources=resources,

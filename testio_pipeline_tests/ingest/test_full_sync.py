@@ -29,19 +29,29 @@ def test_full_sync_matches_ground_truth(tmp_path, seed, features_endpoint):
         assert checks and all(c.passed for c in checks if c.severity.value == "ERROR")
 
 
+def _contents(db_path):
+    """Every ingest table, without the stamp of when a test's bugs were last fetched (the
+    bugs of tests that are not final yet are fetched again on every run, by design)."""
+    return {
+        t: query(db_path, f"SELECT * EXCLUDE (bugs_synced_at) FROM {t} ORDER BY ALL")
+        if t == "tests"
+        else query(db_path, f"SELECT * FROM {t} ORDER BY ALL")
+        for t in INGEST_TABLES
+    }
+
+
 def test_second_run_changes_nothing(tmp_path):
     sim = Simulator(SimulatorConfig(size="small", seed=4))
     with served(sim, tmp_path / "testio.duckdb") as account:
         account.materialize()
-        before = {t: query(account.db_path, f"SELECT * FROM {t} ORDER BY ALL") for t in INGEST_TABLES}
+        before = _contents(account.db_path)
         sim.reset_stats()
         second = account.materialize()
         for table in INGEST_TABLES:
             meta = materialization_metadata(second, table)
             assert (meta["inserted"], meta["updated"], meta["deleted"]) == (0, 0, 0), table
             assert meta["dagster/row_count"] == len(before[table])
-        after = {t: query(account.db_path, f"SELECT * FROM {t} ORDER BY ALL") for t in INGEST_TABLES}
-        assert after == before
+        assert _contents(account.db_path) == before
         # bugs of final tests are never fetched again
         assert materialization_metadata(second, "bugs")["tests_needing_bugs"] == sum(
             1 for t in sim.ground_truth().tests.values() if not t.is_final

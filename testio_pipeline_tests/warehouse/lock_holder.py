@@ -35,7 +35,7 @@ def doomed_write(path: str) -> None:
         con.execute("UPDATE bugs SET title = 'doomed', raw = NULL")
         con.execute(
             "INSERT INTO bugs (customer_id, id, title, raw) "
-            "SELECT 1, 1000000 + i, 'doomed ' || i, to_json({'payload': repeat(md5(i::VARCHAR), 8)}) "
+            "SELECT 1, 1000000 + i, 'doomed ' || i, to_json({'payload': md5(i::VARCHAR)}) "
             f"FROM range({DOOMED_ROWS}) t(i)"
         )
         con.execute("DELETE FROM bugs WHERE id < 1000000 AND id % 2 = 0")

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
+import time
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psutil
 import pytest
 
 from testio_pipeline.warehouse import schema
@@ -24,12 +27,16 @@ from testio_pipeline.warehouse.connection import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOLDER_MODULE = "testio_pipeline_tests.warehouse.lock_holder"
+STARTUP_GUARD_SECONDS = 60
+
+# a broken child process must fail these tests, never hang the suite
+pytestmark = pytest.mark.timeout(180)
 
 
 class OtherProcess:
     """A second process that opens the warehouse file (see `lock_holder.py`)."""
 
-    def __init__(self, command: list[str], ready_line: str) -> None:
+    def __init__(self, command: list[str], ready_line: str | None) -> None:
         self.process = subprocess.Popen(
             command,
             cwd=REPO_ROOT,
@@ -37,12 +44,22 @@ class OtherProcess:
             stdout=subprocess.PIPE,
             text=True,
         )
-        self.ready = self.process.stdout.readline()  # type: ignore[union-attr]
-        assert self.ready.startswith(ready_line), f"holder did not start: {self.ready!r}"
+        self.ready = ""
+        if ready_line is not None:
+            self.ready = self.read_line()
+            assert self.ready.startswith(ready_line), f"the other process did not start: {self.ready!r}"
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def read_line(self) -> str:
+        # a guard, not a timing assertion: a broken child must fail the test, not hang the suite
+        stdout = self.process.stdout
+        assert stdout is not None
+        readable, _, _ = select.select([stdout], [], [], STARTUP_GUARD_SECONDS)
+        assert readable, f"no output from {self.process.args!r} within {STARTUP_GUARD_SECONDS} s"
+        return stdout.readline()
 
     def release(self) -> None:
         if self.process.stdin and not self.process.stdin.closed:
@@ -51,7 +68,7 @@ class OtherProcess:
     def stop(self) -> None:
         self.release()
         try:
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=STARTUP_GUARD_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -179,15 +196,29 @@ def test_a_read_only_session_blocks_writes_and_the_error_says_so(db: Path, holde
         assert con.execute("SELECT count(*) FROM bugs").fetchone() == (1000,)
 
 
+def _lock_owner(path: Path) -> int | None:
+    """The PID holding a POSIX lock on `path`, from /proc/locks (Linux)."""
+    inode = path.stat().st_ino
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        # e.g. "1: POSIX  ADVISORY  WRITE 10406 00:2f:1234 0 EOF"
+        if len(fields) >= 6 and fields[1] == "POSIX" and int(fields[5].split(":")[-1]) == inode:
+            return int(fields[4])
+    return None
+
+
 def test_a_duckdb_cli_holding_the_file_is_named_as_such(db: Path, holders: list[OtherProcess]) -> None:
     cli = shutil.which("duckdb", path=str(Path(sys.executable).parent))
     assert cli is not None, "the duckdb-cli package (a project dependency) provides .venv/bin/duckdb"
-    holder = OtherProcess([cli, str(db)], "")
+    holder = OtherProcess([cli, str(db)], ready_line=None)
     holders.append(holder)
-    holder.process.stdin.write(".print locked\n")  # type: ignore[union-attr]
-    holder.process.stdin.flush()  # type: ignore[union-attr]
-    assert holder.process.stdout.readline() == "locked\n"  # type: ignore[union-attr]
-    with pytest.raises(WarehouseLockedError, match=rf"a DuckDB CLI \(`{cli} {db}`, PID {holder.pid}\)"):
+    # the pip cli is a python launcher around the real binary; wait until the binary holds the lock
+    deadline = time.monotonic() + STARTUP_GUARD_SECONDS
+    while (owner := _lock_owner(db)) is None:
+        assert holder.process.poll() is None and time.monotonic() < deadline, "the DuckDB CLI never locked the file"
+        time.sleep(0.05)
+    assert psutil.Process(owner).ppid() == holder.pid or owner == holder.pid
+    with pytest.raises(WarehouseLockedError, match=rf"a DuckDB CLI \(`duckdb {db}`, PID {owner}\)"):
         with open_for_write(db, lock_wait_seconds=0.2):
             pass
 
@@ -224,6 +255,10 @@ def test_a_writer_killed_mid_transaction_leaves_the_committed_data_intact(db: Pa
     ("cmdline", "expected"),
     [
         (["duckdb", "data/testio.duckdb"], "a DuckDB CLI (`duckdb data/testio.duckdb`, PID 1234)"),
+        (
+            ["/x/site-packages/duckdb_cli/duckdb", "-cmd", "SET extension_directories = ...", "-readonly", "w.db"],
+            "a DuckDB CLI (`duckdb -readonly w.db`, PID 1234)",
+        ),
         (
             ["/app/.venv/bin/python", "-m", "dagster", "api", "execute_step"],
             "a Dagster process (`/app/.venv/bin/python -m dagster api execute_step`, PID 1234)",

@@ -63,6 +63,12 @@ def _analytics_asset(
     return dg.asset(
         name=table.name,
         deps=ingest_deps(table),
+        # declared up front so the UI shows the schema before the first materialization
+        metadata={
+            "dagster/table_name": f"main.{table.name}",
+            "dagster/column_schema": column_schema(table),
+            "primary_key": ", ".join(table.key),
+        },
         group_name=ANALYTICS_GROUP,
         kinds={"duckdb"},
         pool=DUCKDB_WRITER_POOL,

@@ -4,13 +4,15 @@ Each asset fetches first, stages rows to Parquet, then opens DuckDB once and mer
 transaction (see `testio_pipeline/sync/`). All of them write DuckDB, so they share the
 `duckdb_writer` pool and never write at the same time.
 """
+# no `from __future__ import annotations` here: Dagster inspects the `context` annotation of
+# asset functions at definition time and rejects it as a string
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
 
 import dagster as dg
+from dagster import AssetExecutionContext
 
 from testio_pipeline.defs.metadata import raise_for_failures, report_metadata, table_definition_metadata
 from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
@@ -40,7 +42,7 @@ RETRY_WHAT_TO_DO = (
     metadata=table_definition_metadata(PRODUCTS),
 )
 def products(
-    context: dg.AssetExecutionContext,
+    context: AssetExecutionContext,
     testio: TestIOResource,
     warehouse: WarehouseResource,
     sync_options: SyncOptionsResource,
@@ -66,7 +68,7 @@ def products(
     metadata=table_definition_metadata(FEATURES),
 )
 def features(
-    context: dg.AssetExecutionContext,
+    context: AssetExecutionContext,
     testio: TestIOResource,
     warehouse: WarehouseResource,
     sync_options: SyncOptionsResource,
@@ -119,7 +121,7 @@ def features(
     ],
 )
 def tests_and_test_features(
-    context: dg.AssetExecutionContext,
+    context: AssetExecutionContext,
     testio: TestIOResource,
     warehouse: WarehouseResource,
     sync_options: SyncOptionsResource,
@@ -129,7 +131,7 @@ def tests_and_test_features(
     report = sync_tests(
         lambda: testio.client(context.log),
         warehouse,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         full_refresh=sync_options.full_refresh,
         product_ids=sync_options.product_ids,
         log=context.log,
@@ -157,7 +159,7 @@ def tests_and_test_features(
     metadata=table_definition_metadata(BUGS),
 )
 def bugs(
-    context: dg.AssetExecutionContext,
+    context: AssetExecutionContext,
     testio: TestIOResource,
     warehouse: WarehouseResource,
     sync_options: SyncOptionsResource,
@@ -187,7 +189,7 @@ def bugs(
     deps=[dg.AssetKey(TESTS.name), bugs],
     metadata=table_definition_metadata(USERS),
 )
-def users(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def users(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Testers (bug authors) and customer users (test creators and submitters), derived in
     DuckDB from the stored tests and bugs: the API has no users endpoint."""
     report = sync_users(warehouse, log=context.log)

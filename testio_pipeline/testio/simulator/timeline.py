@@ -104,11 +104,14 @@ class Test:
         return self.life.cancelled_at == NEVER and self.life.launched_at != NEVER
 
 
+def _hour(t: int) -> int:
+    """`t` rounded down to the hour: tests start and end on the hour, so end_at ties happen."""
+    return t - t % HOUR
+
+
 def _run_seconds(rng: random.Random, testing_type: str) -> int:
-    low, high = {"rapid": (2 * HOUR, 8 * HOUR), "focused": (DAY, 2 * DAY), "usability": (2 * DAY, 5 * DAY)}.get(
-        testing_type, (DAY, 3 * DAY)
-    )
-    return rng.randint(low, high)
+    low, high = {"rapid": (2, 8), "focused": (24, 48), "usability": (48, 120)}.get(testing_type, (24, 72))
+    return rng.randint(low, high) * HOUR
 
 
 def _locked_seconds(rng: random.Random) -> int:
@@ -120,14 +123,19 @@ def _locked_seconds(rng: random.Random) -> int:
     return int(LOCKED_DURATION_MIX[-1][2] * DAY)
 
 
+def _after_end(rng: random.Random, life: Life) -> Life:
+    """Draw finalization and archiving after the run (archived only once every bug is decided)."""
+    life.finalized_at = life.end_at + _locked_seconds(rng)
+    life.archived_at = max(life.finalized_at + rng.randint(DAY // 2, 14 * DAY), life.end_at + ARCHIVE_MIN_AFTER_END)
+    return life
+
+
 def _natural_life(rng: random.Random, created: int, testing_type: str) -> Life:
     """A life for a test created at `created`, with no condition on its status."""
     launched = created + rng.randint(DAY // 2, 10 * DAY)
-    start = launched + rng.randint(HOUR, DAY)
+    start = _hour(launched + rng.randint(HOUR, DAY)) + HOUR
     end = start + _run_seconds(rng, testing_type)
-    finalized = end + _locked_seconds(rng)
-    archived = max(finalized + rng.randint(DAY // 2, 14 * DAY), end + ARCHIVE_MIN_AFTER_END)
-    return Life(created, launched, start, end, finalized, archived, NEVER, testing_type)
+    return _after_end(rng, Life(created, launched, start, end, NEVER, NEVER, NEVER, testing_type))
 
 
 def _cancelled(life: Life, rng: random.Random, latest: int) -> Life:
@@ -147,24 +155,23 @@ def _draft(life: Life) -> Life:
 def history_life(rng: random.Random, target: str, t0: int, testing_type: str) -> Life:
     """A life whose status at `t0` is `target`."""
     history_start = t0 - HISTORY_DAYS * DAY
+    now_hour = _hour(t0)
     run = _run_seconds(rng, testing_type)
-    wait = rng.randint(HOUR, DAY)
+    wait_hours = rng.randint(2, 24)
+    wait = wait_hours * HOUR
     lead = rng.randint(DAY // 2, 10 * DAY)
     if target in ("running", "waiting", "initialized"):
         if target == "running":
-            start = t0 - int(rng.uniform(0.02, 0.98) * run)
+            start = now_hour - rng.randint(0, run // HOUR - 1) * HOUR  # ends after t0
         elif target == "waiting":
-            start = t0 + int(rng.uniform(0.05, 0.95) * wait)
+            start = now_hour + rng.randint(1, wait_hours - 1) * HOUR  # launched before t0
         else:
-            start = t0 + rng.randint(2 * HOUR, 10 * DAY) + wait
+            start = now_hour + rng.randint(2, 240) * HOUR + wait  # launched after t0
         launched = start - wait
-        created = min(launched - lead, t0 - HOUR) if target == "initialized" else launched - lead
-        life = _natural_life(rng, created, testing_type)
-        life.launched_at, life.start_at, life.end_at = launched, start, start + run
-        life.finalized_at = life.end_at + _locked_seconds(rng)
-        life.archived_at = max(life.finalized_at + rng.randint(DAY // 2, 14 * DAY), life.end_at + ARCHIVE_MIN_AFTER_END)
+        created = min(launched - lead, t0 - HOUR)
+        life = _after_end(rng, Life(created, launched, start, start + run, NEVER, NEVER, NEVER, testing_type))
         if target == "initialized" and rng.random() < DRAFT_SHARE:
-            life.start_at = created + rng.randint(DAY, 40 * DAY)  # a stale draft keeps its plan
+            life.start_at = _hour(created + rng.randint(DAY, 40 * DAY))  # a stale draft keeps its plan
             life.end_at = life.start_at + run
             return _draft(life)
         return life
@@ -172,15 +179,15 @@ def history_life(rng: random.Random, target: str, t0: int, testing_type: str) ->
         created = rng.randint(history_start - 10 * DAY, t0 - 2 * DAY)
         return _cancelled(_natural_life(rng, created, testing_type), rng, t0 - 60)
     if target == "archived":
-        end = rng.randint(history_start, t0 - 12 * DAY)
+        end = _hour(rng.randint(history_start, t0 - 12 * DAY))
         archived = end + ARCHIVE_MIN_AFTER_END + int(rng.random() * 0.95 * min(t0 - end - ARCHIVE_MIN_AFTER_END, 30 * DAY))
         finalized = end + HOUR + int(rng.random() * (archived - end - 2 * HOUR))
     elif target == "locked":
-        end = rng.randint(history_start, t0 - HOUR)
+        end = _hour(rng.randint(history_start, t0 - HOUR))
         finalized = t0 + _locked_seconds(rng)
         archived = max(finalized + rng.randint(DAY // 2, 14 * DAY), end + ARCHIVE_MIN_AFTER_END)
     else:  # customer_finalized
-        end = rng.randint(t0 - 120 * DAY, t0 - DAY)
+        end = _hour(rng.randint(t0 - 120 * DAY, t0 - DAY))
         finalized = rng.randint(end + HOUR, t0 - HOUR)
         archived = max(t0 + rng.randint(DAY // 2, 30 * DAY), end + ARCHIVE_MIN_AFTER_END)
     start = end - run

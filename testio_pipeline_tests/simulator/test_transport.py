@@ -1,0 +1,39 @@
+"""The in-process transport serves sync and async httpx clients alike."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from testio_pipeline.testio.simulator import SIMULATOR_BASE_URL, Simulator, SimulatorTransport
+
+
+def test_transport_is_both_a_sync_and_an_async_httpx_transport(sim):
+    assert isinstance(sim.transport, SimulatorTransport)
+    assert isinstance(sim.transport, httpx.BaseTransport)
+    assert isinstance(sim.transport, httpx.AsyncBaseTransport)
+
+
+def test_sync_and_async_clients_get_the_same_answers(sim: Simulator):
+    headers = {"Authorization": f"Token {sim.config.token}"}
+    pid = sim.account.products[0].id
+    paths = ["/products", f"/products/{pid}/exploratory_tests?page=1&per_page=5", "/bugs?filter_product_ids=" + str(pid)]
+    with httpx.Client(base_url=SIMULATOR_BASE_URL, transport=sim.transport, headers=headers) as client:
+        sync_bodies = [client.get(p).content for p in paths]
+
+    async def fetch() -> list[bytes]:
+        async with httpx.AsyncClient(base_url=SIMULATOR_BASE_URL, transport=sim.transport, headers=headers) as client:
+            return [r.content for r in await asyncio.gather(*(client.get(p) for p in paths))]
+
+    assert asyncio.run(fetch()) == sync_bodies
+    assert sim.stats()["requests_total"] == 6
+
+
+def test_admin_paths_work_through_the_transport(sim):
+    with httpx.Client(transport=sim.transport) as client:
+        counts = client.get("http://x/_simulator/ground_truth/counts").json()
+        assert counts == sim.ground_truth().counts()
+        before = sim.now
+        client.post("http://x/_simulator/advance", params={"days": 2})
+        assert (sim.now - before).days == 2
