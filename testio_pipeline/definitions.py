@@ -12,9 +12,13 @@ from typing import Any
 
 import dagster as dg
 
+from testio_pipeline.defs.assets.analytics import ANALYTICS_ASSETS
 from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
+from testio_pipeline.defs.checks.analytics import ANALYTICS_CHECKS
 from testio_pipeline.defs.checks.ingest import INGEST_CHECKS
+from testio_pipeline.defs.freshness import apply_freshness_policies
 from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
+from testio_pipeline.defs.schedules import JOBS, SCHEDULES
 
 
 def _from_env(name: str, kind: type = str) -> dict[str, Any]:
@@ -51,7 +55,13 @@ def build_resources() -> dict[str, Any]:
 
 
 defs = dg.Definitions(
-    assets=[*INGEST_ASSETS],
-    asset_checks=[*INGEST_CHECKS],
+    assets=apply_freshness_policies([*INGEST_ASSETS, *ANALYTICS_ASSETS]),
+    asset_checks=[*INGEST_CHECKS, *ANALYTICS_CHECKS],
+    jobs=JOBS,
+    schedules=SCHEDULES,
     resources=build_resources(),
+    # steps run one after another in the run's process: every step writes DuckDB, which takes
+    # one writer at a time anyway (the `duckdb_writer` pool), and a process per step would
+    # cost seconds of start-up each. The fetching inside a step is concurrent (async httpx).
+    executor=dg.in_process_executor,
 )

@@ -40,9 +40,11 @@ def _hand_built(path: Path, *, extra_bugs: bool = False) -> None:
     con.close()
 
 
-def _materialize(path: Path) -> dg.ExecuteInProcessResult:
+def _materialize(
+    path: Path, assets: list[dg.AssetsDefinition] | None = None
+) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [*ANALYTICS_ASSETS, *ANALYTICS_CHECKS],
+        assets or [*ANALYTICS_ASSETS, *ANALYTICS_CHECKS],
         resources={
             "warehouse": WarehouseResource(path=str(path), customer_id=1, lock_wait_seconds=5)
         },
@@ -125,8 +127,10 @@ def test_materializing_writes_every_table_with_metadata_and_all_checks_pass(tmp_
 def test_rematerializing_reports_the_previous_row_count(tmp_path: Path):
     path = tmp_path / "testio.duckdb"
     _hand_built(path)
-    _materialize(path)
-    result = _materialize(path)
+    tester_stats = [asset for asset in ANALYTICS_ASSETS if asset.key.path == ["tester_stats"]]
+    first = _materializations(_materialize(path, tester_stats))[settings.TESTER_STATS_TABLE]
+    assert first.metadata["previous_row_count"].value is None
+    result = _materialize(path, tester_stats)
     metadata = _materializations(result)[settings.TESTER_STATS_TABLE].metadata
     assert metadata["previous_row_count"].value == metadata["dagster/row_count"].value == 2
 

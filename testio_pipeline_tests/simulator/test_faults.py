@@ -203,3 +203,20 @@ def test_fault_rates_are_validated():
         FaultConfig(error_rate_5xx=1.5)
     with pytest.raises(ValueError):
         FaultConfig(latency_ms=-1)
+
+
+def test_latency_jitter_and_slow_answers_set_the_delay_of_each_answer():
+    sim = _sim(latency_ms=50, jitter_ms=20, slow_rate=0.2, slow_seconds=30)
+    auth = {"authorization": "Token simulator-token"}
+    delays = [sim.handle("GET", f"/customer/v2{path}", "", auth).delay_seconds for path in _product_paths(sim) * 5]
+    normal = [d for d in delays if d < 1]
+    slow = [d for d in delays if d >= 30]
+    assert len(normal) + len(slow) == len(delays) and slow and normal
+    assert all(0.05 <= d <= 0.07 for d in normal) and len(set(normal)) > 10
+    assert all(30.05 <= d <= 30.07 for d in slow)
+
+
+def test_retry_after_defaults_to_one_second():
+    sim = _sim(error_rate_429=1.0)
+    with client_for(sim) as client:
+        assert client.get("/products").headers["retry-after"] == "1"

@@ -237,3 +237,13 @@ def test_only_known_statuses_appear_by_default(client):
 def test_story_titles_repeat_across_features_so_title_matching_is_ambiguous(sim):
     titles = Counter(s.title for p in sim.account.products for f in p.features for s in f.stories)
     assert any(n > 1 for n in titles.values())
+
+
+def test_unknown_statuses_appear_only_when_asked_for_and_count_as_not_final():
+    sim = Simulator(SimulatorConfig(unknown_status_rate=0.3))
+    with client_for(sim) as client:
+        statuses = Counter(t["status"] for t in _all_listed_tests(client))
+    assert {"completed", "pending"} <= set(statuses)
+    truth = sim.ground_truth()
+    assert Counter(t.status for t in truth.tests.values()) == statuses
+    assert not any(t.is_final for t in truth.tests.values() if t.status in ("completed", "pending"))

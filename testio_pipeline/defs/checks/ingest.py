@@ -1,8 +1,15 @@
-"""Asset checks on the ingest tables: keys, customer scoping and references between tables."""
+"""Asset checks on the ingest tables: keys, customer scoping and references between tables.
 
-from __future__ import annotations
+All of them run in one step (a subsettable multi-asset check) that opens DuckDB once: one
+step per check would cost a process and a turn of the `duckdb_writer` pool each.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import dagster as dg
+import duckdb
+from dagster import AssetCheckExecutionContext
 
 from testio_pipeline.defs.assets.ingest import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import WarehouseResource
@@ -18,102 +25,131 @@ from testio_pipeline.warehouse.schema import (
 )
 
 CHECKED_TABLES = (PRODUCTS, FEATURES, TESTS, TEST_FEATURES, BUGS, USERS)
+Metadata = dict[str, object]
 
 
-def _key_checks(spec: TableSpec) -> list[dg.AssetChecksDefinition]:
-    @dg.asset_check(
-        asset=spec.name,
-        name="primary_key_unique",
-        description=f"No two rows of {spec.name} share ({', '.join(spec.key)}).",
-        pool=DUCKDB_WRITER_POOL,
+@dataclass(frozen=True)
+class IngestCheck:
+    spec: dg.AssetCheckSpec
+    severity: dg.AssetCheckSeverity
+    evaluate: Callable[[duckdb.DuckDBPyConnection], tuple[bool, Metadata]]
+
+
+def _primary_key_unique(table: TableSpec) -> IngestCheck:
+    def evaluate(con: duckdb.DuckDBPyConnection) -> tuple[bool, Metadata]:
+        duplicates = quality.duplicate_keys(con, table)
+        return duplicates == 0, {"duplicate_keys": duplicates}
+
+    return IngestCheck(
+        dg.AssetCheckSpec(
+            "primary_key_unique",
+            asset=table.name,
+            description=f"No two rows of {table.name} share ({', '.join(table.key)}).",
+        ),
+        dg.AssetCheckSeverity.ERROR,
+        evaluate,
     )
-    def primary_key_unique(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.read() as con:
-            duplicates = quality.duplicate_keys(con, spec)
-        return dg.AssetCheckResult(
-            passed=duplicates == 0,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"duplicate_keys": duplicates},
-        )
 
-    @dg.asset_check(
-        asset=spec.name,
-        name="customer_id_not_null",
-        description=f"Every row of {spec.name} names its customer.",
-        pool=DUCKDB_WRITER_POOL,
+
+def _customer_id_not_null(table: TableSpec) -> IngestCheck:
+    def evaluate(con: duckdb.DuckDBPyConnection) -> tuple[bool, Metadata]:
+        nulls = quality.null_customer_ids(con, table.name)
+        return nulls == 0, {"rows_without_customer": nulls}
+
+    return IngestCheck(
+        dg.AssetCheckSpec(
+            "customer_id_not_null",
+            asset=table.name,
+            description=f"Every row of {table.name} names its customer.",
+        ),
+        dg.AssetCheckSeverity.ERROR,
+        evaluate,
     )
-    def customer_id_not_null(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.read() as con:
-            nulls = quality.null_customer_ids(con, spec.name)
-        return dg.AssetCheckResult(
-            passed=nulls == 0,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"rows_without_customer": nulls},
-        )
-
-    return [primary_key_unique, customer_id_not_null]
 
 
-def _reference_check(
-    *,
-    asset: str,
+def _references(
     name: str,
+    child: TableSpec,
     column: str,
-    parent: str,
+    parent: TableSpec,
     severity: dg.AssetCheckSeverity,
     description: str,
-) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=asset, name=name, description=description, pool=DUCKDB_WRITER_POOL)
-    def reference_check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.read() as con:
-            dangling, examples = quality.dangling_references(
-                con, child=asset, column=column, parent=parent
-            )
-        return dg.AssetCheckResult(
-            passed=dangling == 0,
-            severity=severity,
-            metadata={"dangling_rows": dangling, "example_ids": dg.MetadataValue.json(examples)},
+) -> IngestCheck:
+    def evaluate(con: duckdb.DuckDBPyConnection) -> tuple[bool, Metadata]:
+        dangling, examples = quality.dangling_references(
+            con, child=child.name, column=column, parent=parent.name
         )
+        return dangling == 0, {
+            "dangling_rows": dangling,
+            "example_ids": dg.MetadataValue.json(examples),
+        }
 
-    return reference_check
+    return IngestCheck(
+        dg.AssetCheckSpec(name, asset=child.name, description=description), severity, evaluate
+    )
 
 
-INGEST_CHECKS: list[dg.AssetChecksDefinition] = [
-    check for spec in CHECKED_TABLES for check in _key_checks(spec)
-] + [
-    _reference_check(
-        asset=TEST_FEATURES.name,
-        name="test_features_point_at_stored_tests",
-        column="test_id",
-        parent=TESTS.name,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description="Every test feature belongs to a test stored in `tests`.",
+CHECKS: list[IngestCheck] = [
+    *(_primary_key_unique(t) for t in CHECKED_TABLES),
+    *(_customer_id_not_null(t) for t in CHECKED_TABLES),
+    _references(
+        "test_features_point_at_stored_tests",
+        TEST_FEATURES,
+        "test_id",
+        TESTS,
+        dg.AssetCheckSeverity.ERROR,
+        "Every test feature belongs to a test stored in `tests`.",
     ),
-    _reference_check(
-        asset=BUGS.name,
-        name="bugs_point_at_stored_tests",
-        column="test_id",
-        parent=TESTS.name,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description="Every bug belongs to a test stored in `tests`.",
+    _references(
+        "bugs_point_at_stored_tests",
+        BUGS,
+        "test_id",
+        TESTS,
+        dg.AssetCheckSeverity.ERROR,
+        "Every bug belongs to a test stored in `tests`.",
     ),
-    _reference_check(
-        asset=TEST_FEATURES.name,
-        name="test_features_dangling_feature_references",
-        column="feature_id",
-        parent=FEATURES.name,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            "Test features whose feature is not in `features` (deleted from the catalog before "
-            "the first sync). Expected in real accounts; counted, not an error."
-        ),
+    _references(
+        "dangling_feature_references",
+        TEST_FEATURES,
+        "feature_id",
+        FEATURES,
+        dg.AssetCheckSeverity.WARN,
+        "Test features whose feature is not in `features` (deleted from the catalog before the "
+        "first sync). Expected in real accounts: counted, not an error.",
     ),
-    _reference_check(
-        asset=BUGS.name,
-        name="bugs_dangling_feature_references",
-        column="feature_id",
-        parent=FEATURES.name,
-        severity=dg.AssetCheckSeverity.WARN,
-        description="Bugs attributed to a feature that is not in `features`; counted, not an error.",
+    _references(
+        "dangling_feature_references",
+        BUGS,
+        "feature_id",
+        FEATURES,
+        dg.AssetCheckSeverity.WARN,
+        "Bugs attributed to a feature that is not in `features`: counted, not an error.",
     ),
 ]
+_BY_KEY = {check.spec.key: check for check in CHECKS}
+
+
+@dg.multi_asset_check(
+    specs=[check.spec for check in CHECKS],
+    can_subset=True,
+    pool=DUCKDB_WRITER_POOL,
+    name="ingest_integrity",
+)
+def ingest_integrity(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> Iterator[dg.AssetCheckResult]:
+    """Keys, customer scoping and references of the ingest tables, in one DuckDB session."""
+    with warehouse.read(context.log) as con:
+        for key in sorted(context.selected_asset_check_keys, key=str):
+            check = _BY_KEY[key]
+            passed, metadata = check.evaluate(con)
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=passed,
+                severity=check.severity,
+                metadata=metadata,
+            )
+
+
+INGEST_CHECKS = [ingest_integrity]

@@ -34,6 +34,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--features-endpoint", choices=("legacy_422", "returns_all"), default="legacy_422")
     p.add_argument("--ignore-includes", action="store_true", help="includes[]=user_stories yields strings")
     p.add_argument("--no-truncate", action="store_true", help="serve every test without `page`")
+    p.add_argument("--unknown-status-rate", type=float, default=0.0,
+                   help="share of tests shown as 'completed' / 'pending' instead of locked / initialized")
     p.add_argument("--advance-hours", type=float, default=0.0, help="move the clock before serving")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--jitter-ms", type=float, default=0.0)
@@ -51,6 +53,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     return SimulatorConfig(
         size=args.size, seed=args.seed, token=args.token, features_endpoint=args.features_endpoint,
         honour_includes=not args.ignore_includes, truncate_unpaged_tests=not args.no_truncate,
+        unknown_status_rate=args.unknown_status_rate,
         faults=FaultConfig(
             latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, error_rate_5xx=args.error_rate_5xx,
             error_rate_429=args.error_rate_429, retry_after_seconds=args.retry_after,

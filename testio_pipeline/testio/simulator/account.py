@@ -9,6 +9,8 @@ account at any instant is the same however the clock got there. Every query take
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
+from itertools import accumulate
 
 from testio_pipeline.testio.simulator import names
 from testio_pipeline.testio.simulator.bugs import BugTable, generate_bugs
@@ -31,10 +33,11 @@ from testio_pipeline.testio.simulator.config import (
     STORY_ID_START,
     TEST_FEATURE_ID_START,
     TEST_ID_START,
+    UNKNOWN_STATUS_ALIASES,
     Sizes,
     SimulatorConfig,
 )
-from testio_pipeline.testio.simulator.seeding import np_rng, py_rng
+from testio_pipeline.testio.simulator.seeding import np_rng, py_rng, uniforms
 from testio_pipeline.testio.simulator.timeline import (
     Test,
     draw_targets,
@@ -44,6 +47,7 @@ from testio_pipeline.testio.simulator.timeline import (
 )
 
 TESTING_TYPES = tuple(names.TESTING_TYPES)
+_TYPE_CUM_WEIGHTS = list(accumulate(names.TESTING_TYPE_WEIGHTS))
 
 
 class Account:
@@ -51,6 +55,7 @@ class Account:
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.seed = config.seed
+        self.unknown_status_rate = config.unknown_status_rate
         self.sizes = Sizes.for_scale(config.scale)
         self.t0 = CLOCK_START_EPOCH
         self._lock = threading.RLock()
@@ -69,7 +74,7 @@ class Account:
         build_history_catalog(catalog_rng, self.products, self.t0, self.feature_ids, self.story_ids)
         self.customers = [names.customer_name(i) for i in range(self.sizes.customers)]
         self.testers = [names.tester_name(i) for i in range(self.sizes.testers)]
-        self._weights = [p.weight for p in self.products]
+        self._cum_weights = list(accumulate(p.weight for p in self.products))
 
         self.tests: list[Test] = []
         self.tests_by_id: dict[int, Test] = {}
@@ -80,8 +85,8 @@ class Account:
         rng = py_rng(seed, "history-tests")
         plans = []
         for target in draw_targets(rng, self.sizes.tests):
-            product = rng.choices(self.products, self._weights)[0]
-            testing_type = rng.choices(TESTING_TYPES, names.TESTING_TYPE_WEIGHTS)[0]
+            product = rng.choices(self.products, cum_weights=self._cum_weights)[0]
+            testing_type = rng.choices(TESTING_TYPES, cum_weights=_TYPE_CUM_WEIGHTS)[0]
             plans.append((history_life(rng, target, self.t0, testing_type), product))
         self._add_tests(rng, plans, np_rng(seed, "history-bugs"))
         self.generated_until = self.t0
@@ -93,14 +98,14 @@ class Account:
         cols, self.last_bug_id = generate_bugs(bug_rng, tests, self.last_bug_id, len(self.bugs), len(self.testers))
         self.bugs.extend(cols)
         self.tests.extend(tests)
-        touched = set()
+        grouped: dict[int, list[Test]] = defaultdict(list)
         for test in tests:
             self.tests_by_id[test.id] = test
-            self._tests_by_product[test.product.id].append(test)
-            touched.add(test.product.id)
-        for pid in touched:
-            # newest first by end_at, ties by id: the order of the live API (quirk 5.3)
-            self._tests_by_product[pid].sort(key=lambda x: (-x.life.end_at, -x.id))
+            grouped[test.product.id].append(test)
+        for pid, new in grouped.items():
+            # newest first by end_at, ties by id: the order of the live API (quirk 5.3); a new
+            # list, not an in-place sort, so a concurrent reader never sees it half sorted
+            self._tests_by_product[pid] = sorted(self._tests_by_product[pid] + new, key=lambda x: (-x.life.end_at, -x.id))
         self._visible_cache.clear()
 
     def ensure(self, t: int) -> None:
@@ -123,12 +128,21 @@ class Account:
             t += rng.expovariate(self.tests_per_second)
             if t > end:
                 break
-            product = rng.choices(self.products, self._weights)[0]
-            testing_type = rng.choices(TESTING_TYPES, names.TESTING_TYPE_WEIGHTS)[0]
+            product = rng.choices(self.products, cum_weights=self._cum_weights)[0]
+            testing_type = rng.choices(TESTING_TYPES, cum_weights=_TYPE_CUM_WEIGHTS)[0]
             plans.append((future_life(rng, max(int(t), start + 1), testing_type), product))
         self._add_tests(rng, plans, np_rng(self.seed, "chunk-bugs", k))
         self._chunks = k + 1
         self.generated_until = end
+
+    def status_of(self, test: Test, t: int) -> str:
+        """The status the API shows: the life's status, or an undocumented alias for some tests."""
+        status = test.status_at(t)
+        alias = UNKNOWN_STATUS_ALIASES.get(status)
+        if alias is not None and self.unknown_status_rate > 0:
+            if uniforms(self.seed, "unknown-status", test.id, count=1)[0] < self.unknown_status_rate:
+                return alias
+        return status
 
     def product(self, product_id: int) -> Product | None:
         return self.products_by_id.get(product_id)

@@ -1,7 +1,8 @@
 """Measurements of the simulator itself: generation time and memory, HTTP server throughput.
 
     python -m testio_pipeline.testio.simulator.bench generation --size large --runs 3
-    python -m testio_pipeline.testio.simulator.bench server --requests 2000 --concurrency 20 --latency-ms 50
+    python -m testio_pipeline.testio.simulator.bench server --requests 2000 --concurrency 20 --latency-ms 50 \
+        [--client httpx|threads]
 
 Generation runs each measurement in a fresh subprocess (peak RSS is per process). The server
 benchmark spawns the CLI in a subprocess and drives it with an httpx.AsyncClient over real
@@ -12,11 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -81,12 +85,54 @@ async def _drive(base_url: str, token: str, requests: int, concurrency: int) -> 
         return time.perf_counter() - start, statuses
 
 
-def bench_server(requests: int, concurrency: int, latency_ms: float, size: str) -> dict:
+def _drive_threads(base_url: str, token: str, requests: int, concurrency: int) -> tuple[float, dict[int, int]]:
+    """The same mix from `concurrency` threads, one keep-alive http.client connection each (a lean
+    client, so the numbers show the server rather than the client's per-request cost)."""
+    parts = urlsplit(base_url)
+    headers = {"Authorization": f"Token {token}"}
+    with httpx.Client(base_url=base_url, headers=headers) as client:
+        pids = [p["id"] for p in client.get("/products").json()["products"]]
+        page = client.get(f"/products/{pids[0]}/exploratory_tests", params={"page": 1, "per_page": 25}).json()
+    tids = [x["id"] for x in page["exploratory_tests"]] or [0]
+    paths = []
+    for i in range(requests):
+        kind = i % 3
+        if kind == 0:
+            paths.append(f"{parts.path}/products/{pids[i % len(pids)]}/exploratory_tests?page={1 + i % 3}&per_page=25")
+        elif kind == 1:
+            paths.append(f"{parts.path}/exploratory_tests/{tids[i % len(tids)]}")
+        else:
+            paths.append(f"{parts.path}/bugs?filter_test_cycle_ids=" + ",".join(map(str, tids[:15])))
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def worker(mine: list[str]) -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        for path in mine:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            with lock:
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(paths[i::concurrency],)) for i in range(concurrency)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start, statuses
+
+
+def bench_server(requests: int, concurrency: int, latency_ms: float, size: str, client: str = "httpx") -> dict:
+    drive = _drive_threads if client == "threads" else lambda *a: asyncio.run(_drive(*a))
     with spawn_server_process(["--size", size, "--latency-ms", str(latency_ms)]) as server:
-        wall, statuses = asyncio.run(_drive(server.base_url, "simulator-token", requests, concurrency))
+        wall, statuses = drive(server.base_url, "simulator-token", requests, concurrency)
         counted = httpx.get(server.admin_url + "/stats").json()["requests_total"]
     floor = requests * latency_ms / 1000 / concurrency
-    return {"requests": requests, "concurrency": concurrency, "latency_ms": latency_ms, "wall_s": round(wall, 3),
+    return {"client": client, "requests": requests, "concurrency": concurrency, "latency_ms": latency_ms,
+            "wall_s": round(wall, 3),
             "floor_s": floor, "overhead_pct": round(100 * (wall / floor - 1), 1) if floor else None,
             "requests_per_s": round(requests / wall, 1), "statuses": statuses, "server_counted": counted}
 
@@ -103,11 +149,13 @@ def main() -> None:
     s.add_argument("--concurrency", type=int, default=20)
     s.add_argument("--latency-ms", type=float, default=50.0)
     s.add_argument("--size", default="small")
+    s.add_argument("--client", choices=("httpx", "threads"), default="httpx",
+                   help="httpx.AsyncClient, or threads with one http.client connection each")
     args = p.parse_args()
     if args.what == "generation":
         print(json.dumps(bench_generation(args.size, args.seed, args.runs), indent=2))
     else:
-        print(json.dumps(bench_server(args.requests, args.concurrency, args.latency_ms, args.size), indent=2))
+        print(json.dumps(bench_server(args.requests, args.concurrency, args.latency_ms, args.size, args.client), indent=2))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from testio_pipeline.testio.simulator import names
@@ -92,6 +93,8 @@ class Product:
     weight: float
     index: int
     features: list[Feature] = field(default_factory=list)
+    _event_times: list[int] | None = None
+    _alive: dict[tuple[int | None, int], list[Feature]] = field(default_factory=dict)
 
     @property
     def has_sections(self) -> bool:
@@ -104,14 +107,30 @@ class Product:
         return tuple(sorted(s.id for s in chosen))
 
     def features_at(self, t: int, section_id: int | None = None) -> list[Feature]:
-        """Catalog at `t`, by id; `section_id` narrows to one section of a sectioned product."""
-        # inlined alive_at: this runs once per generated test
-        if section_id is not None and self.has_sections:
-            return [
+        """Catalog at `t`, by id; `section_id` narrows to one section of a sectioned product.
+
+        The list is shared (cached per interval between catalog events): do not mutate it.
+        """
+        if self._event_times is None:
+            self._event_times = sorted(
+                {f.created_at for f in self.features} | {f.deleted_at for f in self.features if f.deleted_at is not None}
+            )
+        narrow = section_id if section_id is not None and self.has_sections else None
+        key = (narrow, bisect_right(self._event_times, t))
+        cached = self._alive.get(key)
+        if cached is None:
+            cached = [
                 f for f in self.features
-                if f.created_at <= t and (f.deleted_at is None or t < f.deleted_at) and section_id in f.section_ids
+                if f.created_at <= t and (f.deleted_at is None or t < f.deleted_at)
+                and (narrow is None or narrow in f.section_ids)
             ]
-        return [f for f in self.features if f.created_at <= t and (f.deleted_at is None or t < f.deleted_at)]
+            self._alive[key] = cached
+        return cached
+
+    def catalog_changed(self) -> None:
+        """Forget cached catalogs after features were added or deleted."""
+        self._event_times = None
+        self._alive = {}
 
 
 class IdCounter:
@@ -122,7 +141,7 @@ class IdCounter:
         self._rng = rng
 
     def next(self) -> int:
-        self.value += self._rng.randint(1, ID_GAP_MAX)
+        self.value += 1 + int(self._rng.random() * ID_GAP_MAX)
         return self.value
 
 
@@ -268,6 +287,8 @@ def build_history_catalog(
             start = max(created, history_start) + DAY
             if start < end:
                 feature.titles.append((rng.randint(start, end - 1), _renamed(rng, feature.titles[0][1])))
+    for product in products:
+        product.catalog_changed()
 
 
 def _events(rng: random.Random, expected: float) -> int:
@@ -301,3 +322,5 @@ def apply_chunk_catalog_events(
     for created, product in additions:
         used = {f.titles[-1][1] for f in product.features}
         product.features.append(_new_feature(rng, product, created, None, used, feature_ids, story_ids))
+    for product in products:
+        product.catalog_changed()

@@ -240,7 +240,7 @@ def compute_ground_truth(account: Account, t: int, customer_id: int) -> GroundTr
     test_features: dict[int, TestFeatureTruth] = {}
     visible = account.tests_at(t)
     for x in visible:
-        status = x.status_at(t)
+        status = account.status_of(x, t)
         tests[x.id] = TestTruth(
             x.product.id, x.section_id, x.title, status, status in FINAL_TEST_STATUSES,
             utc_datetime(x.life.start_at), utc_datetime(x.life.end_at), x.created_by, x.submitted_by_at(t),

@@ -84,7 +84,7 @@ class Renderer:
     def product(self, product: Product) -> Json:
         return self._products[product.id]
 
-    def _visible_rows(self, test: Test, t: int) -> range:
+    def visible_rows(self, test: Test, t: int) -> range:
         reported = self.account.bugs.cols["reported_at"]
         # rows of a test are sorted by reported_at, so the visible ones are a prefix
         hi = test.bug_lo + int(np.searchsorted(reported[test.bug_lo:test.bug_hi], t, side="right"))
@@ -96,7 +96,7 @@ class Renderer:
         status = test.status_at(t)
         tz = product.tz_base
         flavor = test.flavor
-        rows = self._visible_rows(test, t)
+        rows = self.visible_rows(test, t)
         cols = self.account.bugs.cols
         bug_ids = cols["id"][rows.start:rows.stop].tolist()
         slots = cols["tf_slot"][rows.start:rows.stop].tolist()
@@ -112,7 +112,8 @@ class Renderer:
         launched = life.launched_at <= t
         env = (flavor >> 9) % 2
         body: Json = {
-            "id": test.id, "test_title": test.title, "title": test.title, "status": status,
+            "id": test.id, "test_title": test.title, "title": test.title,
+            "status": self.account.status_of(test, t),
             "review_status": "review_successful" if launched else None,
             "reviews": [{"status": "successful", "instruction_comment": None, "test_environment_comment": None,
                          "feature_comment": None, "bug_type_comment": None,

@@ -155,7 +155,7 @@ class Simulator:
 
     # rendering with caches
     def test_bytes(self, test: Test, t: int, story_objects: bool, single: bool) -> bytes:
-        rows = self.renderer._visible_rows(test, t)
+        rows = self.renderer.visible_rows(test, t)
         signature = (test.status_at(t), len(rows))
         key = ("test", test.id, story_objects, single)
         body = self._cache.get(key, signature)

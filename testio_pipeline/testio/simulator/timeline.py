@@ -10,10 +10,15 @@ tests created later follow the same transitions unconditioned.
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
+from typing import TypeVar
 
 from testio_pipeline.testio.simulator import names
 from testio_pipeline.testio.simulator.catalog import Feature, IdCounter, Product, Story
+from testio_pipeline.testio.simulator.seeding import between
 from testio_pipeline.testio.simulator.config import (
     AUTO_ACCEPT_DAYS,
     CREATED_BY_NULL_RATE,
@@ -31,6 +36,8 @@ from testio_pipeline.testio.simulator.config import (
     TEST_STATUS_MIX,
 )
 
+T = TypeVar("T")
+_FEATURES_CUMULATIVE = list(accumulate(TEST_FEATURES_PER_TEST_WEIGHTS))
 NEVER = 2**62  # a transition that never happens
 # a test is archived only after every bug is decided: the last bug is reported by end_at and
 # decided at the latest AUTO_ACCEPT_DAYS later
@@ -111,7 +118,7 @@ def _hour(t: int) -> int:
 
 def _run_seconds(rng: random.Random, testing_type: str) -> int:
     low, high = {"rapid": (2, 8), "focused": (24, 48), "usability": (48, 120)}.get(testing_type, (24, 72))
-    return rng.randint(low, high) * HOUR
+    return between(rng, low, high) * HOUR
 
 
 def _locked_seconds(rng: random.Random) -> int:
@@ -126,14 +133,14 @@ def _locked_seconds(rng: random.Random) -> int:
 def _after_end(rng: random.Random, life: Life) -> Life:
     """Draw finalization and archiving after the run (archived only once every bug is decided)."""
     life.finalized_at = life.end_at + _locked_seconds(rng)
-    life.archived_at = max(life.finalized_at + rng.randint(DAY // 2, 14 * DAY), life.end_at + ARCHIVE_MIN_AFTER_END)
+    life.archived_at = max(life.finalized_at + between(rng, DAY // 2, 14 * DAY), life.end_at + ARCHIVE_MIN_AFTER_END)
     return life
 
 
 def _natural_life(rng: random.Random, created: int, testing_type: str) -> Life:
     """A life for a test created at `created`, with no condition on its status."""
-    launched = created + rng.randint(DAY // 2, 10 * DAY)
-    start = _hour(launched + rng.randint(HOUR, DAY)) + HOUR
+    launched = created + between(rng, DAY // 2, 10 * DAY)
+    start = _hour(launched + between(rng, HOUR, DAY)) + HOUR
     end = start + _run_seconds(rng, testing_type)
     return _after_end(rng, Life(created, launched, start, end, NEVER, NEVER, NEVER, testing_type))
 
@@ -157,39 +164,39 @@ def history_life(rng: random.Random, target: str, t0: int, testing_type: str) ->
     history_start = t0 - HISTORY_DAYS * DAY
     now_hour = _hour(t0)
     run = _run_seconds(rng, testing_type)
-    wait_hours = rng.randint(2, 24)
+    wait_hours = between(rng, 2, 24)
     wait = wait_hours * HOUR
-    lead = rng.randint(DAY // 2, 10 * DAY)
+    lead = between(rng, DAY // 2, 10 * DAY)
     if target in ("running", "waiting", "initialized"):
         if target == "running":
-            start = now_hour - rng.randint(0, run // HOUR - 1) * HOUR  # ends after t0
+            start = now_hour - between(rng, 0, run // HOUR - 1) * HOUR  # ends after t0
         elif target == "waiting":
-            start = now_hour + rng.randint(1, wait_hours - 1) * HOUR  # launched before t0
+            start = now_hour + between(rng, 1, wait_hours - 1) * HOUR  # launched before t0
         else:
-            start = now_hour + rng.randint(2, 240) * HOUR + wait  # launched after t0
+            start = now_hour + between(rng, 2, 240) * HOUR + wait  # launched after t0
         launched = start - wait
         created = min(launched - lead, t0 - HOUR)
         life = _after_end(rng, Life(created, launched, start, start + run, NEVER, NEVER, NEVER, testing_type))
         if target == "initialized" and rng.random() < DRAFT_SHARE:
-            life.start_at = _hour(created + rng.randint(DAY, 40 * DAY))  # a stale draft keeps its plan
+            life.start_at = _hour(created + between(rng, DAY, 40 * DAY))  # a stale draft keeps its plan
             life.end_at = life.start_at + run
             return _draft(life)
         return life
     if target == "cancelled":
-        created = rng.randint(history_start - 10 * DAY, t0 - 2 * DAY)
+        created = between(rng, history_start - 10 * DAY, t0 - 2 * DAY)
         return _cancelled(_natural_life(rng, created, testing_type), rng, t0 - 60)
     if target == "archived":
-        end = _hour(rng.randint(history_start, t0 - 12 * DAY))
+        end = _hour(between(rng, history_start, t0 - 12 * DAY))
         archived = end + ARCHIVE_MIN_AFTER_END + int(rng.random() * 0.95 * min(t0 - end - ARCHIVE_MIN_AFTER_END, 30 * DAY))
         finalized = end + HOUR + int(rng.random() * (archived - end - 2 * HOUR))
     elif target == "locked":
-        end = _hour(rng.randint(history_start, t0 - HOUR))
+        end = _hour(between(rng, history_start, t0 - HOUR))
         finalized = t0 + _locked_seconds(rng)
-        archived = max(finalized + rng.randint(DAY // 2, 14 * DAY), end + ARCHIVE_MIN_AFTER_END)
+        archived = max(finalized + between(rng, DAY // 2, 14 * DAY), end + ARCHIVE_MIN_AFTER_END)
     else:  # customer_finalized
-        end = _hour(rng.randint(t0 - 120 * DAY, t0 - DAY))
-        finalized = rng.randint(end + HOUR, t0 - HOUR)
-        archived = max(t0 + rng.randint(DAY // 2, 30 * DAY), end + ARCHIVE_MIN_AFTER_END)
+        end = _hour(between(rng, t0 - 120 * DAY, t0 - DAY))
+        finalized = between(rng, end + HOUR, t0 - HOUR)
+        archived = max(t0 + between(rng, DAY // 2, 30 * DAY), end + ARCHIVE_MIN_AFTER_END)
     start = end - run
     launched = start - wait
     return Life(launched - lead, launched, start, end, finalized, archived, NEVER, testing_type)
@@ -231,17 +238,17 @@ def materialize(
     for offset, (life, product) in enumerate(plans):
         created = life.created_at
         if product.has_sections:
-            section_id = rng.choice(product.sections_with_default).id
+            section_id = _pick(rng, product.sections_with_default).id
         else:
             section_id = product.sections_with_default[0].id
         candidates = product.features_at(created, section_id)
-        k = min(len(candidates), rng.choices(range(1, 7), TEST_FEATURES_PER_TEST_WEIGHTS)[0])
+        k = min(len(candidates), 1 + bisect_right(_FEATURES_CUMULATIVE, rng.random() * _FEATURES_CUMULATIVE[-1]))
         snapshots = tuple(_snapshot(rng, f, created, test_feature_ids) for f in sorted(rng.sample(candidates, k), key=lambda f: f.id))
-        creator = None if rng.random() < CREATED_BY_NULL_RATE else customers[(product.index + rng.randint(0, 2)) % len(customers)]
-        submitter = None if rng.random() < SUBMITTED_BY_NULL_RATE else (creator if creator and rng.random() < 0.7 else rng.choice(customers))
+        creator = None if rng.random() < CREATED_BY_NULL_RATE else customers[(product.index + between(rng, 0, 2)) % len(customers)]
+        submitter = None if rng.random() < SUBMITTED_BY_NULL_RATE else (creator if creator and rng.random() < 0.7 else _pick(rng, customers))
         focus = snapshots[0].title.split("] ", 1)[-1] if snapshots else product.name
-        template = rng.choice(names.TEST_TITLE_TEMPLATES)
-        title = template.format(n=rng.randint(1, 60), m=rng.randint(0, 9), k=rng.randint(1, 9), f=focus)
+        template = _pick(rng, names.TEST_TITLE_TEMPLATES)
+        title = template.format(n=between(rng, 1, 60), m=between(rng, 0, 9), k=between(rng, 1, 9), f=focus)
         tests.append(
             Test(
                 id=test_ids.next(), index=first_index + offset, product=product, section_id=section_id,
@@ -250,6 +257,10 @@ def materialize(
             )
         )
     return tests
+
+
+def _pick(rng: random.Random, items: Sequence[T]) -> T:
+    return items[int(rng.random() * len(items))]
 
 
 def _flag(rng: random.Random, p_true: float) -> bool | None:
