@@ -286,3 +286,37 @@ def test_a_refresh_brings_a_failing_asset_back_to_pass(tmp_path: Path) -> None:
             assert _evaluate(daemon, context, instance, late + timedelta(minutes=1), ["bugs"]) == {
                 "bugs": FreshnessState.PASS
             }
+
+
+def test_the_real_definitions_put_every_asset_under_the_table_policy(tmp_path: Path) -> None:
+    """`testio_pipeline.definitions` as the daemon loads it: every asset has the table's policy,
+    and reported materializations age into WARN and FAIL on the same schedule."""
+    from testio_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = [key.to_user_string() for key in graph.get_all_asset_keys()]
+    expected = {}
+    for key in graph.get_all_asset_keys():
+        window = window_for(key, graph.get(key).group_name)
+        assert window is not None, key.to_user_string()
+        assert _window_of(graph.get(key).freshness_policy) == window, key.to_user_string()
+        expected[key.to_user_string()] = window
+    assert set(CATALOG_KEYS + INCREMENTAL_KEYS) <= set(keys)
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        with _daemon_workspace(instance, "testio_pipeline.definitions", "defs") as context:
+            daemon = FreshnessDaemon()
+            with freeze_time(START):
+                for key in keys:
+                    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key))
+            for minutes in (1, 21, 46, 61, 121):
+                age = timedelta(minutes=minutes)
+                states = _evaluate(daemon, context, instance, START + age, keys)
+                assert states == {
+                    key: FreshnessState.FAIL
+                    if age >= window.fail
+                    else FreshnessState.WARN
+                    if age >= window.warn
+                    else FreshnessState.PASS
+                    for key, window in expected.items()
+                }, minutes

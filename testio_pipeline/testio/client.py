@@ -277,7 +277,7 @@ class TestIOClient:
         features = merge_feature_listings(listings, f"feature of product {product_id}")
         return FeatureCatalog(product_id, features, section_ids, has_sections, counter.count)
 
-    async def iter_tests(
+    def iter_tests(
         self, product_id: int, *, per_page: int | None = None
     ) -> AsyncIterator[list[RawObject]]:
         """Every exploratory test of a product, newest first, one list per page; no page cap.
@@ -295,7 +295,7 @@ class TestIOClient:
             info = RequestInfo("GET", template, path, query)
             return await self._get_list(info, "exploratory_tests", retry_poisoned=retry_poisoned)
 
-        pages = iter_test_pages(
+        return iter_test_pages(
             fetch,
             endpoint=f"GET {template}",
             product_id=product_id,
@@ -306,11 +306,6 @@ class TestIOClient:
             warn=self._log.warning,
             progress_every=settings.TESTS_PROGRESS_EVERY_PAGES,
         )
-        try:
-            async for page in pages:
-                yield page
-        finally:
-            await pages.aclose()
 
     async def fetch_bugs(self, test_ids: Iterable[int]) -> list[RawObject]:
         """All bugs of these tests, deduplicated by id; see `iter_bugs`."""
@@ -388,7 +383,7 @@ class TestIOClient:
                     return json.loads(response.content)
                 except (ValueError, UnicodeDecodeError):
                     failure = "malformed JSON in the response body"
-            elif response is not None and response.status_code != 429 and response.status_code < 500:
+            elif status is not None and status != 429 and status < 500:
                 raise self._http_error(info, response, attempt)
             retry_after = response.headers.get("Retry-After") if response is not None else None
             reason = failure or f"HTTP {status}"
@@ -396,7 +391,9 @@ class TestIOClient:
                 status == settings.POISONED_PAGE_STATUS and not retry_poisoned
             )
             if final:
-                kind = TestIOResponseError if status is not None and status < 300 else TestIOUnavailableError
+                # a 2xx that never parsed is a broken body, anything else an unavailable API
+                malformed = status is not None and status < 300
+                kind = TestIOResponseError if malformed else TestIOUnavailableError
                 raise kind(
                     f"gave up: {failure}" if failure else "gave up",
                     request=info,
@@ -447,7 +444,9 @@ class TestIOClient:
             seconds = self._retry_after_default
         if seconds is not None:
             return min(seconds, self._retry_after_cap)
-        return backoff_delay(retry_number, base=self._backoff_base, cap=self._backoff_max, rng=self._rng)
+        return backoff_delay(
+            retry_number, base=self._backoff_base, cap=self._backoff_max, rng=self._rng
+        )
 
     def _api_message(self, response: httpx.Response | None) -> str | None:
         if response is None or not response.content:

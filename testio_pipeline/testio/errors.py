@@ -80,7 +80,8 @@ class TestIOError(Exception):
         if self.attempts is not None:
             parts.append(f"after {self.attempts} attempt{'s' if self.attempts != 1 else ''}")
         if len(set(self.statuses)) > 1:
-            parts.append("attempts answered " + ", ".join(str(s or "no response") for s in self.statuses))
+            answers = ", ".join(str(s) if s is not None else "no response" for s in self.statuses)
+            parts.append(f"attempts answered {answers}")
         if self.api_message:
             parts.append(f"API said {self.api_message!r}")
         if self.request:

@@ -186,9 +186,8 @@ def feature_row(
     feature_id = required_id(raw_with_section_ids, "feature")
     raw = {k: v for k, v in raw_with_section_ids.items() if k != "section_ids"}
     texts, story_ids = user_story_texts(raw.get("user_stories"))
-    section_ids = sorted(
-        {i for i in (_as_id(s) for s in raw_with_section_ids.get("section_ids") or []) if i is not None}
-    )
+    listed_in = (_as_id(s) for s in raw_with_section_ids.get("section_ids") or [])
+    section_ids = sorted({i for i in listed_in if i is not None})
     return {
         "customer_id": customer_id,
         "id": feature_id,

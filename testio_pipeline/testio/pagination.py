@@ -306,7 +306,9 @@ async def iter_test_pages(
             for slot in slots:
                 if isinstance(slot, Hole):
                     open_holes.append(
-                        SkippedRecord(endpoint, product_id, slot.position, last_end_at, None, slot.reason)
+                        SkippedRecord(
+                            endpoint, product_id, slot.position, last_end_at, None, slot.reason
+                        )
                     )
                     warn(
                         f"tests: product {product_id}: skipping the test at position "

@@ -70,7 +70,9 @@ class WarehouseLockedError(RuntimeError):
     The message names the holder (PID and command line) and what to do about it.
     """
 
-    def __init__(self, path: str, holder: LockHolder, waited_seconds: float, lock_wait_seconds: float) -> None:
+    def __init__(
+        self, path: str, holder: LockHolder, waited_seconds: float, lock_wait_seconds: float
+    ) -> None:
         self.path = path
         self.holder = holder
         self.waited_seconds = waited_seconds
@@ -93,7 +95,10 @@ def _locked_message(path: str, holder: LockHolder, waited: float, lock_wait: flo
 
 
 def describe_command(cmdline: list[str], pid: int) -> str:
-    """A human name for a process from its command line, e.g. "a DuckDB CLI (`duckdb x.db`, PID 7)"."""
+    """A human name for a process from its command line.
+
+    E.g. "a DuckDB CLI (`duckdb data/testio.duckdb`, PID 1234)".
+    """
     if not cmdline:
         return f"a process (PID {pid})"
     exe = os.path.basename(cmdline[0]).lower()
@@ -265,7 +270,9 @@ def write_transaction(
                 con.rollback()
             except duckdb.Error as rollback_error:
                 # the original error matters more; closing the connection discards the rest
-                (log or _logger).info(f"rollback after a failed write also failed: {rollback_error}")
+                (log or _logger).info(
+                    f"rollback after a failed write also failed: {rollback_error}"
+                )
             raise
         con.commit()
 

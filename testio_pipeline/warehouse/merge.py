@@ -107,7 +107,9 @@ def _stage_source(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     elif isinstance(source, str):
         query = source.strip().rstrip(";")
     else:
-        raise TypeError(f"merge source must be StagedRows, a DuckDB relation or SQL, not {type(source)}")
+        raise TypeError(
+            f"merge source must be StagedRows, a DuckDB relation or SQL, not {type(source)}"
+        )
     con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED_TABLE} AS SELECT * FROM ({query})")
 
 
@@ -116,7 +118,9 @@ def _reject_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
     null_key = " OR ".join(f"{k} IS NULL" for k in spec.key)
     nulls = con.execute(f"SELECT count(*) FROM {STAGED_TABLE} WHERE {null_key}").fetchone()
     if nulls and nulls[0]:
-        raise DuplicateKeyError(f"merge into {spec.name}: {nulls[0]} source row(s) have a NULL key ({key})")
+        raise DuplicateKeyError(
+            f"merge into {spec.name}: {nulls[0]} source row(s) have a NULL key ({key})"
+        )
     duplicates = con.execute(
         f"SELECT {key}, count(*) AS n FROM {STAGED_TABLE} GROUP BY {key} HAVING count(*) > 1 "
         f"ORDER BY n DESC, {key} LIMIT {DUPLICATE_EXAMPLES}"
@@ -162,9 +166,10 @@ def _resolve_columns(
         compare = [c for c in update if c not in BOOKKEEPING_COLUMNS]
     else:
         compare = list(compare_columns)
-        bad = [c for c in compare if c not in source_columns or c in spec.key]
+        # a difference in a column the update does not write would count as updated forever
+        bad = [c for c in compare if c not in update]
         if bad:
-            raise ValueError(f"merge into {spec.name}: compare_columns {bad} are key or absent from the source")
+            raise ValueError(f"merge into {spec.name}: compare_columns {bad} are not updated")
     return insert, update, compare
 
 
@@ -186,9 +191,10 @@ def merge(
       update and NULL on insert. A repeated or NULL key raises `DuplicateKeyError`.
     - `update_columns` (default: every non-key source column) are overwritten on update, so a
       table keeps columns other assets own (e.g. `tests.bugs_synced_at`).
-    - `compare_columns` (default: `update_columns` minus `BOOKKEEPING_COLUMNS`) decide updated
-      versus unchanged, NULL-safely (`IS DISTINCT FROM`; lists element-wise, JSON as its text).
-      A matched row whose compare columns are all equal is not rewritten at all.
+    - `compare_columns` (a subset of `update_columns`; default: `update_columns` minus
+      `BOOKKEEPING_COLUMNS`) decide updated versus unchanged, NULL-safely (`IS DISTINCT
+      FROM`; lists element-wise, JSON as its text). A matched row whose compare columns are
+      all equal is not rewritten at all.
     - `delete_where`: SQL predicate over the table (with `delete_params`) selecting the rows
       this source is authoritative for; it may refer to the source as `staged`. Rows matching
       it whose key is absent from the source are deleted. Without it nothing is deleted.
@@ -200,11 +206,13 @@ def merge(
     table = _ident(spec.name)
     with atomic(con):
         _stage_source(con, source)
-        source_columns = [d[0] for d in con.execute(f"SELECT * FROM {STAGED_TABLE} LIMIT 0").description]
-        insert, update, compare = _resolve_columns(spec, source_columns, update_columns, compare_columns, soft_delete)
+        source_columns = [
+            d[0] for d in con.execute(f"SELECT * FROM {STAGED_TABLE} LIMIT 0").description
+        ]
+        insert, update, compare = _resolve_columns(
+            spec, source_columns, update_columns, compare_columns, soft_delete
+        )
         _reject_duplicates(con, spec)
-        for name in insert:
-            _ident(name)
 
         key_match = " AND ".join(f"{table}.{k} = s.{k}" for k in spec.key)
         set_parts = [f"{c} = s.{c}" for c in update]
@@ -246,7 +254,9 @@ def merge(
 
         total = _count(con, f"SELECT count(*) FROM {STAGED_TABLE}")
         con.execute(f"DROP TABLE {STAGED_TABLE}")
-    return MergeCounts(inserted=inserted, updated=updated, unchanged=total - inserted - updated, deleted=deleted)
+    return MergeCounts(
+        inserted=inserted, updated=updated, unchanged=total - inserted - updated, deleted=deleted
+    )
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> int:
@@ -267,5 +277,8 @@ def replace_table(
     """
     table = _ident(name)
     with atomic(con):
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {select_sql}", list(params) if params is not None else None)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS {select_sql}",
+            list(params) if params is not None else None,
+        )
         return _count(con, f"SELECT count(*) FROM {table}")

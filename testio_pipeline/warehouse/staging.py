@@ -54,7 +54,9 @@ def arrow_schema(spec: TableSpec) -> pa.Schema:
         duck_type = base_type(sql_type)
         if duck_type not in _ARROW_TYPES:
             raise ValueError(f"{spec.name}.{name}: no Arrow mapping for DuckDB type {duck_type}")
-        fields.append(pa.field(name, _ARROW_TYPES[duck_type], nullable="NOT NULL" not in sql_type.upper()))
+        fields.append(
+            pa.field(name, _ARROW_TYPES[duck_type], nullable="NOT NULL" not in sql_type.upper())
+        )
     return pa.schema(fields)
 
 
@@ -151,7 +153,9 @@ class StagedRows:
             raise KeyError(f"{self.spec.name}: unknown column(s) {unknown}")
         for key in self.spec.key:
             if row.get(key) is None:
-                raise ValueError(f"{self.spec.name}: key column {key} is missing or NULL in {dict(row)!r:.200}")
+                raise ValueError(
+                    f"{self.spec.name}: key column {key} is missing or NULL in {dict(row)!r:.200}"
+                )
         self._buffer.append(row)
         self._row_count += 1
         if len(self._buffer) >= self.batch_rows:
@@ -185,7 +189,9 @@ class StagedRows:
             try:
                 arrays.append(pa.array(values, type=field.type))
             except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-                raise TypeError(f"{self.spec.name}.{name}: cannot stage as {field.type}: {error}") from error
+                raise TypeError(
+                    f"{self.spec.name}.{name}: cannot stage as {field.type}: {error}"
+                ) from error
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     def sql(self) -> str:
@@ -196,18 +202,21 @@ class StagedRows:
         """
         self.flush()
         typed = ", ".join(
-            f"CAST({name} AS {base_type(sql_type)}) AS {name}" for name, sql_type in self.spec.columns
+            f"CAST({name} AS {base_type(sql_type)}) AS {name}"
+            for name, sql_type in self.spec.columns
         )
         if not self._files:
             nulls = ", ".join(
-                f"CAST(NULL AS {base_type(sql_type)}) AS {name}" for name, sql_type in self.spec.columns
+                f"CAST(NULL AS {base_type(sql_type)}) AS {name}"
+                for name, sql_type in self.spec.columns
             )
             return f"SELECT {nulls} WHERE false"
         files = ", ".join("'" + str(path).replace("'", "''") + "'" for path in self._files)
         key = ", ".join(self.spec.key)
         return (
             f"SELECT {typed} FROM read_parquet([{files}], filename = true, file_row_number = true) "
-            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC, file_row_number DESC) = 1"
+            f"QUALIFY row_number() OVER "
+            f"(PARTITION BY {key} ORDER BY filename DESC, file_row_number DESC) = 1"
         )
 
     def relation(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:

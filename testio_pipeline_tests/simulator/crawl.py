@@ -29,7 +29,8 @@ def all_tests(client: httpx.Client, product_id: int, per_page: int = 25) -> list
     tests: list[dict[str, Any]] = []
     page = 1
     while True:
-        r = client.get(f"/products/{product_id}/exploratory_tests", params={"page": page, "per_page": per_page})
+        params = {"page": page, "per_page": per_page}
+        r = client.get(f"/products/{product_id}/exploratory_tests", params=params)
         r.raise_for_status()
         batch = r.json()["exploratory_tests"]
         tests += batch
@@ -51,7 +52,8 @@ def crawl(client: httpx.Client) -> dict[str, dict[Any, tuple]]:
         lists: list[tuple[int | None, list[dict]]] = []
         if has_sections:
             for sid in section_ids:
-                lists.append((sid, client.get(f"/products/{p['id']}/sections/{sid}/features").json()["features"]))
+                listed = client.get(f"/products/{p['id']}/sections/{sid}/features").json()["features"]
+                lists.append((sid, listed))
         else:
             lists.append((None, client.get(f"/products/{p['id']}/features").json()["features"]))
         seen_sections: dict[int, set[int]] = {}
@@ -60,7 +62,8 @@ def crawl(client: httpx.Client) -> dict[str, dict[Any, tuple]]:
                 seen_sections.setdefault(f["id"], set())
                 if sid is not None:
                     seen_sections[f["id"]].add(sid)
-                features[f["id"]] = (p["id"], f["title"], f["description"], f["howtofind"], (), tuple(f["user_stories"]))
+                stories = tuple(f["user_stories"])
+                features[f["id"]] = (p["id"], f["title"], f["description"], f["howtofind"], (), stories)
         for fid, sids in seen_sections.items():
             row = features[fid]
             features[fid] = (*row[:4], tuple(sorted(sids)), row[5])
@@ -80,10 +83,14 @@ def crawl(client: httpx.Client) -> dict[str, dict[Any, tuple]]:
         for b in client.get("/bugs", params={"filter_test_cycle_ids": batch}).json()["bugs"]:
             link = b.get("test_feature")
             bugs[b["id"]] = (
-                b["test"]["id"], b["product"]["id"], link["id"] if link else None, link["feature_id"] if link else None,
-                b["severity"], b["status"], b["auto_accepted"], b["known"], b["author"]["name"], utc(b["reported_at"]),
+                b["test"]["id"], b["product"]["id"], link["id"] if link else None,
+                link["feature_id"] if link else None, b["severity"], b["status"], b["auto_accepted"],
+                b["known"], b["author"]["name"], utc(b["reported_at"]),
             )
-    return {"products": products, "features": features, "tests": tests, "test_features": test_features, "bugs": bugs}
+    return {
+        "products": products, "features": features, "tests": tests, "test_features": test_features,
+        "bugs": bugs,
+    }
 
 
 def truth_tables(truth: Any) -> dict[str, dict[Any, tuple]]:
@@ -95,7 +102,8 @@ def truth_tables(truth: Any) -> dict[str, dict[Any, tuple]]:
             for k, f in truth.features.items()
         },
         "tests": {
-            k: (t.product_id, t.section_id, t.title, t.status, t.is_final, t.start_at, t.end_at, t.created_by, t.submitted_by)
+            k: (t.product_id, t.section_id, t.title, t.status, t.is_final, t.start_at, t.end_at,
+                t.created_by, t.submitted_by)
             for k, t in truth.tests.items()
         },
         "test_features": {
@@ -104,8 +112,8 @@ def truth_tables(truth: Any) -> dict[str, dict[Any, tuple]]:
             for k, tf in truth.test_features.items()
         },
         "bugs": {
-            k: (b.test_id, b.product_id, b.test_feature_id, b.feature_id, b.severity, b.status, b.auto_accepted,
-                b.known, b.author_name, b.reported_at)
+            k: (b.test_id, b.product_id, b.test_feature_id, b.feature_id, b.severity, b.status,
+                b.auto_accepted, b.known, b.author_name, b.reported_at)
             for k, b in truth.bugs.items()
         },
     }

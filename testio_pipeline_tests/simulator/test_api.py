@@ -8,14 +8,16 @@ import pytest
 from testio_pipeline.testio.simulator import SIMULATOR_BASE_URL
 from testio_pipeline_tests.simulator.conftest import client_for
 
-PRODUCT_KEYS = {"id", "name", "description", "type", "default_section_id", "sections", "sections_with_default",
-                "connection", "remote_device_testing"}
+PRODUCT_KEYS = {
+    "id", "name", "description", "type", "default_section_id", "sections", "sections_with_default",
+    "connection", "remote_device_testing",
+}
 TEST_KEYS = {
     "id", "test_title", "title", "status", "review_status", "reviews", "testing_type", "goal", "goal_text",
     "out_of_scope", "out_of_scope_text", "instructions", "instructions_text", "test_environment", "features",
     "attachments", "requirements", "report_language", "section", "product", "enable_low", "enable_high",
-    "enable_critical", "allow_device_clouds_test_scenario", "created_by", "submitted_by", "start_at", "end_at",
-    "allowed_bug_types", "demo",
+    "enable_critical", "allow_device_clouds_test_scenario", "created_by", "submitted_by", "start_at",
+    "end_at", "allowed_bug_types", "demo",
 }
 TEST_FEATURE_KEYS = {
     "id", "feature_id", "title", "description", "location", "howtofind", "target_idx", "enable_default",
@@ -23,9 +25,9 @@ TEST_FEATURE_KEYS = {
     "tester_count", "bugs_found", "bug_ids",
 }
 BUG_KEYS = {
-    "id", "title", "severity", "status", "auto_accepted", "known", "exported_at", "language", "location", "steps",
-    "expected_result", "actual_result", "reported_at", "author", "test", "feature", "product", "devices",
-    "attachments", "comments",
+    "id", "title", "severity", "status", "auto_accepted", "known", "exported_at", "language", "location",
+    "steps", "expected_result", "actual_result", "reported_at", "author", "test", "feature", "product",
+    "devices", "attachments", "comments",
 }
 
 
@@ -41,7 +43,10 @@ def _first_product(client: httpx.Client, layout: str) -> dict:
 
 def _busy_product(client: httpx.Client) -> int:
     products = client.get("/products").json()["products"]
-    return max(products, key=lambda p: len(client.get(f"/products/{p['id']}/exploratory_tests").json()["exploratory_tests"]))["id"]
+    def listed(p: dict) -> int:
+        return len(client.get(f"/products/{p['id']}/exploratory_tests").json()["exploratory_tests"])
+
+    return max(products, key=listed)["id"]
 
 
 @pytest.mark.parametrize("auth", [None, "Token wrong", "Bearer simulator-token", "simulator-token", "Token "])
@@ -86,13 +91,16 @@ def test_every_endpoint_wraps_its_payload_in_its_envelope(client):
     product = _first_product(client, "sectioned")
     pid, sid = product["id"], product["sections"][0]["id"]
     legacy = _first_product(client, "legacy")["id"]
-    test = client.get(f"/products/{pid}/exploratory_tests", params={"page": 1}).json()["exploratory_tests"][-1]
+    tests = client.get(f"/products/{pid}/exploratory_tests", params={"page": 1}).json()["exploratory_tests"]
+    test = tests[-1]
     bug = client.get("/bugs", params={"filter_product_ids": str(pid)}).json()["bugs"][0]
     story = client.get(f"/products/{pid}/user_stories", params={"section_id": sid}).json()["user_stories"][0]
     expected = {
         "/products": "products", f"/products/{pid}": "product", f"/products/{legacy}/features": "features",
-        f"/products/{pid}/sections/{sid}/features": "features", f"/products/{legacy}/user_stories": "user_stories",
-        f"/products/{pid}/exploratory_tests": "exploratory_tests", f"/exploratory_tests/{test['id']}": "exploratory_test",
+        f"/products/{pid}/sections/{sid}/features": "features",
+        f"/products/{legacy}/user_stories": "user_stories",
+        f"/products/{pid}/exploratory_tests": "exploratory_tests",
+        f"/exploratory_tests/{test['id']}": "exploratory_test",
         "/bugs": "bugs", f"/bugs/{bug['id']}": "bug", "/bugs/reject_reasons": "reject_reasons",
     }
     for path, envelope in expected.items():
@@ -165,7 +173,8 @@ def test_bugs_filters_take_comma_separated_ids_and_combine(client):
     by_section = client.get("/bugs", params={"filter_section_ids": str(section)}).json()["bugs"]
     assert by_section and all(b["product"]["id"] == pid for b in by_section)
     other = next(p["id"] for p in client.get("/products").json()["products"] if p["id"] != pid)
-    both = client.get("/bugs", params={"filter_test_cycle_ids": ",".join(map(str, ids)), "filter_product_ids": str(other)})
+    combined = {"filter_test_cycle_ids": ",".join(map(str, ids)), "filter_product_ids": str(other)}
+    both = client.get("/bugs", params=combined)
     assert both.json()["bugs"] == []
 
 

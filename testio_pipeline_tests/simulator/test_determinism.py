@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import httpx
 
 from testio_pipeline.testio.simulator import Simulator, SimulatorConfig
@@ -25,7 +29,8 @@ def _requests(sim: Simulator) -> list[tuple[str, dict]]:
         (f"/products/{legacy.id}/user_stories", {}),
         (f"/user_stories/{story.id}", {}),
         (f"/products/{sectioned.id}/exploratory_tests", {}),
-        (f"/products/{sectioned.id}/exploratory_tests", {"page": 2, "per_page": 25, "includes[]": "user_stories"}),
+        (f"/products/{sectioned.id}/exploratory_tests",
+         {"page": 2, "per_page": 25, "includes[]": "user_stories"}),
         (f"/exploratory_tests/{test.id}", {}),
         ("/bugs", {"filter_test_cycle_ids": ids}),
         ("/bugs", {}),
@@ -74,3 +79,30 @@ def test_any_host_works_with_the_transport(sim):
         a = client.get("https://api.test.io/customer/v2/products")
         b = client.get("http://localhost:1/customer/v2/products")
     assert a.status_code == 200 and a.content == b.content
+
+
+_DIGEST = """
+import hashlib
+from testio_pipeline.testio.simulator import Simulator, SimulatorConfig
+sim = Simulator(SimulatorConfig(seed=3))
+sim.advance(days=10)
+auth = {"authorization": "Token simulator-token"}
+digest = hashlib.sha256()
+for product in sim.account.products:
+    for path in (f"/products/{product.id}/exploratory_tests", f"/products/{product.id}/user_stories?section_id="
+                 + str(product.sections_with_default[0].id)):
+        path, _, query = path.partition("?")
+        digest.update(sim.handle("GET", "/customer/v2" + path, query, auth).body)
+digest.update(sim.handle("GET", "/customer/v2/bugs", "", auth).body)
+print(digest.hexdigest())
+"""
+
+
+def test_bodies_are_identical_across_processes_with_different_hash_seeds():
+    # the HTTP server runs in another process than the test computing the ground truth
+    digests = {
+        subprocess.run([sys.executable, "-c", _DIGEST], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+        for seed in (1, 2)
+    }
+    assert len(digests) == 1 and len(digests.pop().strip()) == 64

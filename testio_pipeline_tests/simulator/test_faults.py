@@ -100,22 +100,26 @@ def test_poisoned_tests_fail_every_page_containing_them_and_their_single_get():
             tests = sim.account.product_tests_at(product.id, sim.now_epoch)
             for page in range(1, len(tests) // 10 + 2):
                 window = tests[(page - 1) * 10: page * 10]
-                r = client.get(f"/products/{product.id}/exploratory_tests", params={"page": page, "per_page": 10})
+                path, params = f"/products/{product.id}/exploratory_tests", {"page": page, "per_page": 10}
+                r = client.get(path, params=params)
                 bad = any(t.id in poisoned for t in window)
                 assert r.status_code == (500 if bad else 200)
                 if bad:
                     assert "error" in r.json()
                     # always: a retry fails again
-                    again = client.get(f"/products/{product.id}/exploratory_tests", params={"page": page, "per_page": 10})
-                    assert again.status_code == 500
+                    assert client.get(path, params=params).status_code == 500
         for tid in poisoned:
             assert client.get(f"/exploratory_tests/{tid}").status_code == 500
         # bisection down to one record finds exactly the poisoned ones
-        product = next(p for p in sim.account.products if any(t.id in poisoned for t in sim.account.product_tests_at(p.id, sim.now_epoch)))
+        product = next(
+            p for p in sim.account.products
+            if any(t.id in poisoned for t in sim.account.product_tests_at(p.id, sim.now_epoch))
+        )
         tests = sim.account.product_tests_at(product.id, sim.now_epoch)
+        path = f"/products/{product.id}/exploratory_tests"
         failing = {
             tests[i].id for i in range(len(tests))
-            if client.get(f"/products/{product.id}/exploratory_tests", params={"page": i + 1, "per_page": 1}).status_code == 500
+            if client.get(path, params={"page": i + 1, "per_page": 1}).status_code == 500
         }
         assert failing == {t.id for t in tests if t.id in poisoned}
 
@@ -150,7 +154,8 @@ def test_slow_answers_outlast_a_client_timeout_over_http():
     sim = _sim(slow_rate=1.0, slow_seconds=1.0)
     base_url, stop = run_server_in_thread(sim)
     try:
-        with httpx.Client(base_url=base_url, headers={"Authorization": "Token simulator-token"}, timeout=0.1) as client:
+        auth = {"Authorization": "Token simulator-token"}
+        with httpx.Client(base_url=base_url, headers=auth, timeout=0.1) as client:
             with pytest.raises(httpx.ReadTimeout):
                 client.get("/products")
     finally:
@@ -208,7 +213,8 @@ def test_fault_rates_are_validated():
 def test_latency_jitter_and_slow_answers_set_the_delay_of_each_answer():
     sim = _sim(latency_ms=50, jitter_ms=20, slow_rate=0.2, slow_seconds=30)
     auth = {"authorization": "Token simulator-token"}
-    delays = [sim.handle("GET", f"/customer/v2{path}", "", auth).delay_seconds for path in _product_paths(sim) * 5]
+    paths = _product_paths(sim) * 5
+    delays = [sim.handle("GET", f"/customer/v2{path}", "", auth).delay_seconds for path in paths]
     normal = [d for d in delays if d < 1]
     slow = [d for d in delays if d >= 30]
     assert len(normal) + len(slow) == len(delays) and slow and normal

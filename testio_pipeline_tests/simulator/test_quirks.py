@@ -14,6 +14,12 @@ from testio_pipeline_tests.simulator.conftest import client_for
 from testio_pipeline_tests.simulator.crawl import all_tests, utc
 
 
+@pytest.fixture(scope="module")
+def sim() -> Simulator:
+    """One account for the whole module: these tests only read, and share its render caches."""
+    return Simulator(SimulatorConfig(size="small", seed=1))
+
+
 def _products(client: httpx.Client) -> list[dict]:
     return client.get("/products").json()["products"]
 
@@ -91,7 +97,8 @@ def test_user_stories_need_section_id_on_products_with_sections(client):
     p = _sectioned(client)[0]
     assert client.get(f"/products/{p['id']}/user_stories").status_code == 500
     sid = p["sections"][0]["id"]
-    stories = client.get(f"/products/{p['id']}/user_stories", params={"section_id": sid}).json()["user_stories"]
+    answer = client.get(f"/products/{p['id']}/user_stories", params={"section_id": sid})
+    stories = answer.json()["user_stories"]
     assert stories and set(stories[0]) == {"id", "path", "title"}
     legacy = _legacy(client)[0]["id"]
     assert client.get(f"/products/{legacy}/user_stories").status_code == 200
@@ -106,8 +113,10 @@ def test_includes_user_stories_gives_story_objects_when_honoured(client):
     for a, b in with_stories:
         assert all(isinstance(s, str) for s in a["user_stories"])
         assert [s["title"] for s in b["user_stories"]] == a["user_stories"]
-        assert all(set(s) == {"id", "path", "title", "feature_id"} and s["feature_id"] == b["id"] for s in b["user_stories"])
-    test = client.get(f"/products/{p}/exploratory_tests", params={"page": 1, "includes[]": "user_stories"}).json()
+        for story in b["user_stories"]:
+            assert set(story) == {"id", "path", "title", "feature_id"} and story["feature_id"] == b["id"]
+    params = {"page": 1, "includes[]": "user_stories"}
+    test = client.get(f"/products/{p}/exploratory_tests", params=params).json()
     stories = [s for t in test["exploratory_tests"] for tf in t["features"] for s in tf["user_stories"] or ()]
     assert stories and all(isinstance(s, dict) and "user_story_version_id" in s for s in stories)
 
@@ -160,14 +169,14 @@ def test_listing_without_page_returns_only_the_newest_150(client):
     assert client.get(f"/products/{biggest['id']}/exploratory_tests", params={"per_page": 10}).json() == {
         "exploratory_tests": unpaged
     }
-    paged = client.get(f"/products/{biggest['id']}/exploratory_tests", params={"page": 2}).json()["exploratory_tests"]
-    assert paged == everything[25:50]
+    paged = client.get(f"/products/{biggest['id']}/exploratory_tests", params={"page": 2})
+    assert paged.json()["exploratory_tests"] == everything[25:50]
 
 
 def test_listing_without_page_is_complete_when_truncation_is_off():
     sim = Simulator(SimulatorConfig(truncate_unpaged_tests=False))
     with client_for(sim) as client:
-        pid = sim.account.products[max(range(len(sim.account.products)), key=lambda i: sim.account.products[i].weight)].id
+        pid = max(sim.account.products, key=lambda p: p.weight).id
         unpaged = client.get(f"/products/{pid}/exploratory_tests").json()["exploratory_tests"]
         assert len(unpaged) == len(all_tests(client, pid)) > 150
 
@@ -196,13 +205,16 @@ def test_nullable_fields_are_sometimes_null(client):
         assert {tf[flag] for tf in tfs} == {True, False, None} or {tf[flag] for tf in tfs} == {True, None}
     assert any(tf["user_stories"] is None for tf in tfs)
     assert any(t["created_by"] is None for t in tests) and any(t["submitted_by"] is None for t in tests)
-    features = [f for p in _legacy(client) for f in client.get(f"/products/{p['id']}/features").json()["features"]]
+    features = [
+        f for p in _legacy(client) for f in client.get(f"/products/{p['id']}/features").json()["features"]
+    ]
     assert any(f["description"] is None for f in features) and any(f["howtofind"] is None for f in features)
     bugs = client.get("/bugs").json()["bugs"]
     assert any("test_feature" not in b for b in bugs)
     assert any("test_feature" in b and b["test_feature"] is None for b in bugs)
     results = [b[k] for b in bugs for k in ("expected_result", "actual_result")]
-    assert None in results and "" in results and any(isinstance(r, str) and r and not r.strip() for r in results)
+    assert None in results and "" in results
+    assert any(isinstance(r, str) and r and not r.strip() for r in results)
 
 
 def test_deleted_features_are_still_referenced_by_old_tests_and_bugs(sim, client):

@@ -93,7 +93,8 @@ def test_cli_prints_its_url_serves_with_its_flags_and_exits_cleanly_on_sigterm()
         expected = Simulator(SimulatorConfig(size=0.3, seed=7)).ground_truth().products
         assert {p["id"] for p in products} == set(expected)
         sectioned = next(p for p in products if p["sections"])
-        assert httpx.get(f"{server.base_url}/products/{sectioned['id']}/features", headers=headers).status_code == 200
+        features = httpx.get(f"{server.base_url}/products/{sectioned['id']}/features", headers=headers)
+        assert features.status_code == 200
         assert httpx.get(server.base_url + "/products", headers=AUTH).status_code == 401
         assert httpx.get(server.admin_url + "/stats").json()["requests_total"] == 3
     finally:

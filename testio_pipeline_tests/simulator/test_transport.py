@@ -18,12 +18,16 @@ def test_transport_is_both_a_sync_and_an_async_httpx_transport(sim):
 def test_sync_and_async_clients_get_the_same_answers(sim: Simulator):
     headers = {"Authorization": f"Token {sim.config.token}"}
     pid = sim.account.products[0].id
-    paths = ["/products", f"/products/{pid}/exploratory_tests?page=1&per_page=5", "/bugs?filter_product_ids=" + str(pid)]
+    paths = [
+        "/products", f"/products/{pid}/exploratory_tests?page=1&per_page=5", f"/bugs?filter_product_ids={pid}",
+    ]
     with httpx.Client(base_url=SIMULATOR_BASE_URL, transport=sim.transport, headers=headers) as client:
         sync_bodies = [client.get(p).content for p in paths]
 
     async def fetch() -> list[bytes]:
-        async with httpx.AsyncClient(base_url=SIMULATOR_BASE_URL, transport=sim.transport, headers=headers) as client:
+        async with httpx.AsyncClient(
+            base_url=SIMULATOR_BASE_URL, transport=sim.transport, headers=headers
+        ) as client:
             return [r.content for r in await asyncio.gather(*(client.get(p) for p in paths))]
 
     assert asyncio.run(fetch()) == sync_bodies

@@ -10,7 +10,6 @@ is visible here.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Callable, Coroutine
@@ -199,7 +198,3 @@ def page_requests(api: FakeTestIO) -> list[tuple[int, int]]:
         for r in api.requests
         if r.url.path.endswith("/exploratory_tests")
     ]
-
-
-def body(response: httpx.Response) -> Any:
-    return json.loads(response.content)

@@ -82,6 +82,29 @@ def test_batches_run_concurrently_but_never_beyond_max_in_flight() -> None:
     assert api.peak_in_flight == 4
 
 
+def test_bug_batches_stream_with_a_bounded_number_of_tasks() -> None:
+    api = api_with_bugs(range(1, 201), per_test=1)
+    requested: list[int] = []
+    tasks: list[int] = []
+
+    async def scenario() -> int:
+        count = 0
+        async with make_client(api, bug_batch_size=2, max_in_flight=2) as client:
+            async for batch in client.iter_bugs(list(range(1, 201))):
+                requested.append(len(api.requests))
+                # every task alive besides this scenario's own is a scheduled batch
+                tasks.append(len(asyncio.all_tasks()) - 1)
+                count += len(batch)
+        return count
+
+    assert run(scenario()) == 200
+    assert len(api.requests) == 100
+    # the first batch reached the caller while most of the 100 were not even requested
+    assert requested[0] <= 2 * 2
+    # never more than 2 x max_in_flight batches scheduled, not one task per batch
+    assert max(tasks) <= 2 * 2
+
+
 def test_bounded_as_completed_never_schedules_more_than_the_limit() -> None:
     pulled = 0
     outstanding: list[int] = []

@@ -41,16 +41,23 @@ def _changed(rows: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
         yield row
 
 
-def _merge(db: Path, stage_dir: Path, label: str, rows: Iterable[dict[str, Any]], **options: Any) -> MergeCounts:
+def _merge(
+    db: Path, stage_dir: Path, label: str, rows: Iterable[dict[str, Any]], **options: Any
+) -> MergeCounts:
     started = time.perf_counter()
     with StagedRows(BUGS, directory=stage_dir) as stage:
         stage.extend(rows)
         stage.flush()
         staged = time.perf_counter()
+        cpu = time.process_time()
         with write_transaction(db) as con:
             counts = merge(con, BUGS, stage, **options)
         done = time.perf_counter()
-    print(f"{label:<22} stage {staged - started:6.2f} s   merge+commit {done - staged:6.2f} s   {counts}")
+        cpu = time.process_time() - cpu
+    print(
+        f"{label:<20} stage {staged - started:6.2f} s  merge+commit {done - staged:6.2f} s "
+        f"(cpu {cpu:.2f} s)  {counts}"
+    )
     return counts
 
 
@@ -75,7 +82,8 @@ def main() -> None:
             parquet_mib = sum(f.stat().st_size for f in files) / 2**20
         elapsed = time.perf_counter() - started
         print(
-            f"staging {rows:,} rows ({raw_bytes / rows:,.0f} B raw JSON each, {raw_bytes / 2**20:,.0f} MiB): "
+            f"staging {rows:,} rows ({raw_bytes / rows:,.0f} B raw JSON each, "
+            f"{raw_bytes / 2**20:,.0f} MiB): "
             f"{elapsed:.2f} s, {len(files)} Parquet files, {parquet_mib:.0f} MiB; "
             f"peak RSS growth {max(0.0, _peak_rss_mib() - max(peak_before, rss_before)):.0f} MiB"
         )
@@ -94,8 +102,10 @@ def main() -> None:
         )
         with open_for_read(db) as con:
             count = con.execute("SELECT count(*) FROM bugs").fetchone()
-        print(f"bugs rows {count[0] if count else 0:,}; file {db.stat().st_size / 2**20:.0f} MiB; "
-              f"peak RSS of the whole run {_peak_rss_mib():.0f} MiB")
+        print(
+            f"bugs rows {count[0] if count else 0:,}; file {db.stat().st_size / 2**20:.0f} MiB; "
+            f"peak RSS of the whole run {_peak_rss_mib():.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

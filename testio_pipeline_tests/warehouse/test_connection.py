@@ -4,9 +4,9 @@ import os
 import select
 import shutil
 import signal
-import time
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,9 @@ class OtherProcess:
         self.ready = ""
         if ready_line is not None:
             self.ready = self.read_line()
-            assert self.ready.startswith(ready_line), f"the other process did not start: {self.ready!r}"
+            assert self.ready.startswith(ready_line), (
+                f"the other process did not start: {self.ready!r}"
+            )
 
     @property
     def pid(self) -> int:
@@ -78,7 +80,10 @@ class OtherProcess:
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "warehouse.duckdb"
     with write_transaction(path) as con:
-        con.execute("INSERT INTO bugs (customer_id, id, title) SELECT 1, i, 'bug ' || i FROM range(1, 1001) t(i)")
+        con.execute(
+            "INSERT INTO bugs (customer_id, id, title) "
+            "SELECT 1, i, 'bug ' || i FROM range(1, 1001) t(i)"
+        )
     return path
 
 
@@ -140,7 +145,9 @@ def test_write_transaction_rolls_back_on_any_exception_and_reraises_it(db: Path)
             con.execute("INSERT INTO bugs (customer_id, id) VALUES (2, 1)")
             raise KeyError("mid-write")
     with open_for_read(db) as con:
-        assert con.execute("SELECT count(*), count(*) FILTER (customer_id = 2) FROM bugs").fetchone() == (1000, 0)
+        assert con.execute(
+            "SELECT count(*), count(*) FILTER (customer_id = 2) FROM bugs"
+        ).fetchone() == (1000, 0)
 
 
 def test_open_for_read_creates_a_missing_warehouse_with_the_contract_tables(tmp_path: Path) -> None:
@@ -163,7 +170,9 @@ def test_a_write_waits_while_another_process_holds_the_lock_then_succeeds(
         assert con.execute("SELECT title FROM bugs WHERE id = 1").fetchone() == ("after the wait",)
 
 
-def test_a_read_waits_while_a_writer_holds_the_lock_then_succeeds(db: Path, holders: list[OtherProcess]) -> None:
+def test_a_read_waits_while_a_writer_holds_the_lock_then_succeeds(
+    db: Path, holders: list[OtherProcess]
+) -> None:
     holder = hold(holders, db, mode="write")
     log = RecordingLog(release=holder)
     with open_for_read(db, lock_wait_seconds=60, log=log) as con:
@@ -171,7 +180,9 @@ def test_a_read_waits_while_a_writer_holds_the_lock_then_succeeds(db: Path, hold
     assert f"PID {holder.pid}" in log.messages[0]
 
 
-def test_lock_timeout_error_names_the_holder_and_says_what_to_do(db: Path, holders: list[OtherProcess]) -> None:
+def test_lock_timeout_error_names_the_holder_and_says_what_to_do(
+    db: Path, holders: list[OtherProcess]
+) -> None:
     holder = hold(holders, db)
     log = RecordingLog()
     with pytest.raises(WarehouseLockedError) as raised:
@@ -179,16 +190,23 @@ def test_lock_timeout_error_names_the_holder_and_says_what_to_do(db: Path, holde
             pytest.fail("the write must not start while the file is locked")
     message = str(raised.value)
     assert raised.value.holder.pid == holder.pid
-    assert f"a Python process (`{sys.executable} -m {HOLDER_MODULE} write {db}`, PID {holder.pid})" in message
+    assert (
+        f"a Python process (`{sys.executable} -m {HOLDER_MODULE} write {db}`, PID {holder.pid})"
+        in message
+    )
     assert "Close that session or wait for that run" in message
     assert f"duckdb -readonly {db}" in message
     assert f"raise {LOCK_WAIT_ENV_VAR} (now 0.3 s)" in message
     assert log.messages and f"PID {holder.pid}" in log.messages[0]
 
 
-def test_a_read_only_session_blocks_writes_and_the_error_says_so(db: Path, holders: list[OtherProcess]) -> None:
+def test_a_read_only_session_blocks_writes_and_the_error_says_so(
+    db: Path, holders: list[OtherProcess]
+) -> None:
     holder = hold(holders, db, mode="read")
-    with pytest.raises(WarehouseLockedError, match=f"PID {holder.pid}.* has it open read-only, which blocks writes"):
+    with pytest.raises(
+        WarehouseLockedError, match=f"PID {holder.pid}.* has it open read-only, which blocks writes"
+    ):
         with open_for_write(db, lock_wait_seconds=0.2):
             pass
     # several readers may share the file
@@ -207,15 +225,21 @@ def _lock_owner(path: Path) -> int | None:
     return None
 
 
-def test_a_duckdb_cli_holding_the_file_is_named_as_such(db: Path, holders: list[OtherProcess]) -> None:
+def test_a_duckdb_cli_holding_the_file_is_named_as_such(
+    db: Path, holders: list[OtherProcess]
+) -> None:
     cli = shutil.which("duckdb", path=str(Path(sys.executable).parent))
-    assert cli is not None, "the duckdb-cli package (a project dependency) provides .venv/bin/duckdb"
+    assert cli is not None, (
+        "the duckdb-cli package (a project dependency) provides .venv/bin/duckdb"
+    )
     holder = OtherProcess([cli, str(db)], ready_line=None)
     holders.append(holder)
     # the pip cli is a python launcher around the real binary; wait until the binary holds the lock
     deadline = time.monotonic() + STARTUP_GUARD_SECONDS
     while (owner := _lock_owner(db)) is None:
-        assert holder.process.poll() is None and time.monotonic() < deadline, "the DuckDB CLI never locked the file"
+        assert holder.process.poll() is None and time.monotonic() < deadline, (
+            "the DuckDB CLI never locked the file"
+        )
         time.sleep(0.05)
     assert psutil.Process(owner).ppid() == holder.pid or owner == holder.pid
     with pytest.raises(WarehouseLockedError, match=rf"a DuckDB CLI \(`duckdb {db}`, PID {owner}\)"):
@@ -236,7 +260,9 @@ def test_a_writer_killed_mid_transaction_leaves_the_committed_data_intact(db: Pa
     with open_for_read(db) as con:
         committed = con.execute("SELECT * FROM bugs ORDER BY ALL").fetchall()
 
-    writer = OtherProcess([sys.executable, "-m", HOLDER_MODULE, "doomed-write", str(db)], "mid-transaction")
+    writer = OtherProcess(
+        [sys.executable, "-m", HOLDER_MODULE, "doomed-write", str(db)], "mid-transaction"
+    )
     _, size_before, size_during = writer.ready.split()
     # the uncommitted rows already reached the database file when the kill lands
     assert int(size_during) > int(size_before)
@@ -246,7 +272,9 @@ def test_a_writer_killed_mid_transaction_leaves_the_committed_data_intact(db: Pa
     with open_for_read(db) as con:
         assert con.execute("SELECT * FROM bugs ORDER BY ALL").fetchall() == committed
     with write_transaction(db) as con:
-        con.execute("INSERT INTO bugs (customer_id, id, title) VALUES (1, 5000, 'written after the crash')")
+        con.execute(
+            "INSERT INTO bugs (customer_id, id, title) VALUES (1, 5000, 'written after the crash')"
+        )
     with open_for_read(db) as con:
         assert con.execute("SELECT count(*) FROM bugs").fetchone() == (1001,)
 
@@ -256,7 +284,13 @@ def test_a_writer_killed_mid_transaction_leaves_the_committed_data_intact(db: Pa
     [
         (["duckdb", "data/testio.duckdb"], "a DuckDB CLI (`duckdb data/testio.duckdb`, PID 1234)"),
         (
-            ["/x/site-packages/duckdb_cli/duckdb", "-cmd", "SET extension_directories = ...", "-readonly", "w.db"],
+            [
+                "/x/site-packages/duckdb_cli/duckdb",
+                "-cmd",
+                "SET extension_directories = ...",
+                "-readonly",
+                "w.db",
+            ],
             "a DuckDB CLI (`duckdb -readonly w.db`, PID 1234)",
         ),
         (
@@ -264,10 +298,18 @@ def test_a_writer_killed_mid_transaction_leaves_the_committed_data_intact(db: Pa
             "a Dagster process (`/app/.venv/bin/python -m dagster api execute_step`, PID 1234)",
         ),
         (["/usr/bin/python3.11", "-m", "ipykernel_launcher"], "a Jupyter kernel"),
-        (["python3", "notebook export.py"], "a Python process (`python3 'notebook export.py'`, PID 1234)"),
-        (["/opt/metabase/java", "-jar", "metabase.jar"], "process java (`/opt/metabase/java -jar metabase.jar`"),
+        (
+            ["python3", "notebook export.py"],
+            "a Python process (`python3 'notebook export.py'`, PID 1234)",
+        ),
+        (
+            ["/opt/metabase/java", "-jar", "metabase.jar"],
+            "process java (`/opt/metabase/java -jar metabase.jar`",
+        ),
         ([], "a process (PID 1234)"),
     ],
 )
-def test_lock_holders_are_described_by_their_command_line(cmdline: list[str], expected: str) -> None:
+def test_lock_holders_are_described_by_their_command_line(
+    cmdline: list[str], expected: str
+) -> None:
     assert expected in describe_command(cmdline, 1234)

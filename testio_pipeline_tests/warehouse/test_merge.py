@@ -37,7 +37,9 @@ def table(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any
         return con.execute(sql, params).fetchall()
 
 
-def feature_row(feature_id: int, product_id: int = 7, customer_id: int = 1, **overrides: Any) -> dict[str, Any]:
+def feature_row(
+    feature_id: int, product_id: int = 7, customer_id: int = 1, **overrides: Any
+) -> dict[str, Any]:
     row = {
         "customer_id": customer_id,
         "id": feature_id,
@@ -114,16 +116,30 @@ def test_changes_are_detected_null_safely_in_json_list_and_scalar_columns(
 
 
 def test_columns_outside_update_columns_are_kept(db: Path) -> None:
-    test_row = {"customer_id": 1, "id": 10, "title": "Release 4.2", "status": "running", "synced_at": SYNCED_AT}
+    test_row = {
+        "customer_id": 1,
+        "id": 10,
+        "title": "Release 4.2",
+        "status": "running",
+        "synced_at": SYNCED_AT,
+    }
     merge_rows(db, schema.TESTS, [test_row])
     with write_transaction(db) as con:
         con.execute("UPDATE tests SET bugs_synced_at = ?, bugs_synced_final = false", [SYNCED_AT])
 
-    update_columns = [c for c in schema.TESTS.column_names if c not in ("customer_id", "id", "bugs_synced_at", "bugs_synced_final")]
-    counts = merge_rows(db, schema.TESTS, [dict(test_row, status="archived")], update_columns=update_columns)
+    update_columns = [
+        c
+        for c in schema.TESTS.column_names
+        if c not in ("customer_id", "id", "bugs_synced_at", "bugs_synced_final")
+    ]
+    counts = merge_rows(
+        db, schema.TESTS, [dict(test_row, status="archived")], update_columns=update_columns
+    )
 
     assert counts.updated == 1
-    assert table(db, "SELECT status, bugs_synced_at, bugs_synced_final FROM tests") == [("archived", SYNCED_AT, False)]
+    assert table(db, "SELECT status, bugs_synced_at, bugs_synced_final FROM tests") == [
+        ("archived", SYNCED_AT, False)
+    ]
 
 
 def test_compare_columns_decide_what_counts_as_a_change(db: Path) -> None:
@@ -148,22 +164,46 @@ def test_delete_where_deletes_absent_rows_only_within_its_scope(db: Path) -> Non
     )
 
     assert counts == MergeCounts(inserted=0, updated=0, unchanged=2, deleted=1)
-    assert table(db, "SELECT id FROM bugs WHERE customer_id = 1 ORDER BY id") == [(1,), (3,), (4,), (5,), (6,)]
+    assert table(db, "SELECT id FROM bugs WHERE customer_id = 1 ORDER BY id") == [
+        (1,),
+        (3,),
+        (4,),
+        (5,),
+        (6,),
+    ]
     assert table(db, "SELECT count(*) FROM bugs WHERE customer_id = 2") == [(6,)]
 
 
 def test_a_customer_scoped_delete_never_touches_another_customers_keys(db: Path) -> None:
     merge_rows(db, schema.BUGS, [bug_row(i, customer_id=c) for c in (1, 2) for i in (1, 2, 3)])
-    counts = merge_rows(db, schema.BUGS, [bug_row(2)], delete_where="customer_id = ?", delete_params=[1])
+    counts = merge_rows(
+        db, schema.BUGS, [bug_row(2)], delete_where="customer_id = ?", delete_params=[1]
+    )
     assert counts.deleted == 2
-    assert table(db, "SELECT customer_id, id FROM bugs ORDER BY ALL") == [(1, 2), (2, 1), (2, 2), (2, 3)]
+    assert table(db, "SELECT customer_id, id FROM bugs ORDER BY ALL") == [
+        (1, 2),
+        (2, 1),
+        (2, 2),
+        (2, 3),
+    ]
 
 
 def test_soft_delete_flags_absent_features_and_undeletes_returning_ones(db: Path) -> None:
-    scope = {"delete_where": "customer_id = ? AND product_id = ?", "delete_params": [1, 7], "soft_delete": True}
-    first = merge_rows(db, schema.FEATURES, [feature_row(1), feature_row(2), feature_row(3), feature_row(9, product_id=8)], **scope)
+    scope = {
+        "delete_where": "customer_id = ? AND product_id = ?",
+        "delete_params": [1, 7],
+        "soft_delete": True,
+    }
+    first = merge_rows(
+        db,
+        schema.FEATURES,
+        [feature_row(1), feature_row(2), feature_row(3), feature_row(9, product_id=8)],
+        **scope,
+    )
     assert first == MergeCounts(inserted=4)
-    assert table(db, "SELECT count(*) FROM features WHERE is_deleted = false AND deleted_at IS NULL") == [(4,)]
+    assert table(
+        db, "SELECT count(*) FROM features WHERE is_deleted = false AND deleted_at IS NULL"
+    ) == [(4,)]
 
     gone = merge_rows(db, schema.FEATURES, [feature_row(1)], **scope)
     assert gone == MergeCounts(unchanged=1, deleted=2)
@@ -175,7 +215,9 @@ def test_soft_delete_flags_absent_features_and_undeletes_returning_ones(db: Path
 
     back = merge_rows(db, schema.FEATURES, [feature_row(1), feature_row(2)], **scope)
     assert back == MergeCounts(updated=1, unchanged=1, deleted=0)
-    assert table(db, "SELECT id, is_deleted, deleted_at FROM features WHERE id = 2") == [(2, False, None)]
+    assert table(db, "SELECT id, is_deleted, deleted_at FROM features WHERE id = 2") == [
+        (2, False, None)
+    ]
     assert table(db, "SELECT count(*) FROM features") == [(4,)]
 
 
@@ -183,23 +225,47 @@ def test_duplicate_keys_in_a_sql_source_are_rejected_loudly(db: Path) -> None:
     merge_rows(db, schema.BUGS, [bug_row(1)])
     with pytest.raises(DuplicateKeyError, match=r"repeats primary keys.*\(1, 5\) x2"):
         with write_transaction(db) as con:
-            merge(con, schema.BUGS, "SELECT 1 AS customer_id, 5 AS id, 'a' AS title UNION ALL SELECT 1, 5, 'b'")
+            merge(
+                con,
+                schema.BUGS,
+                "SELECT 1 AS customer_id, 5 AS id, 'a' AS title UNION ALL SELECT 1, 5, 'b'",
+            )
     assert table(db, "SELECT id FROM bugs") == [(1,)]
 
 
 def test_a_source_may_be_a_relation_with_a_subset_of_the_columns(db: Path) -> None:
     merge_rows(db, schema.BUGS, [bug_row(1)])
     with write_transaction(db) as con:
-        relation = con.sql("SELECT 1 AS customer_id, id, 'new title' AS title FROM range(1, 3) t(id)")
+        relation = con.sql(
+            "SELECT 1 AS customer_id, id, 'new title' AS title FROM range(1, 3) t(id)"
+        )
         counts = merge(con, schema.BUGS, relation)
     assert counts == MergeCounts(inserted=1, updated=1)
-    assert table(db, "SELECT id, title, severity FROM bugs ORDER BY id") == [(1, "new title", "high"), (2, "new title", None)]
+    assert table(db, "SELECT id, title, severity FROM bugs ORDER BY id") == [
+        (1, "new title", "high"),
+        (2, "new title", None),
+    ]
 
 
 def test_a_source_column_unknown_to_the_table_is_rejected(db: Path) -> None:
     with pytest.raises(ValueError, match=r"not in the table: \['colour'\]"):
         with write_transaction(db) as con:
             merge(con, schema.BUGS, "SELECT 1 AS customer_id, 1 AS id, 'red' AS colour")
+
+
+def test_compare_columns_must_be_columns_the_update_writes(db: Path) -> None:
+    merge_rows(db, schema.BUGS, [bug_row(1)])
+    with pytest.raises(ValueError, match=r"compare_columns \['status'\] are not updated"):
+        merge_rows(
+            db, schema.BUGS, [bug_row(1)], update_columns=["title"], compare_columns=["status"]
+        )
+
+
+def test_a_relation_of_another_database_is_refused(db: Path) -> None:
+    elsewhere = duckdb.connect()
+    relation = elsewhere.sql("SELECT 1 AS customer_id, 1 AS id")
+    with write_transaction(db) as con, pytest.raises(duckdb.Error, match="another"):
+        merge(con, schema.BUGS, relation)
 
 
 def test_an_exception_in_the_transaction_rolls_the_merge_back(db: Path) -> None:
@@ -217,7 +283,10 @@ def test_an_exception_in_the_transaction_rolls_the_merge_back(db: Path) -> None:
 
 def test_a_merge_outside_a_transaction_is_still_all_or_nothing(db: Path) -> None:
     spec = schema.TableSpec(
-        name="strict", key=("id",), description="", columns=(("id", "BIGINT NOT NULL"), ("name", "VARCHAR NOT NULL"))
+        name="strict",
+        key=("id",),
+        description="",
+        columns=(("id", "BIGINT NOT NULL"), ("name", "VARCHAR NOT NULL")),
     )
     con = duckdb.connect(str(db))
     con.execute(spec.ddl())
@@ -237,7 +306,9 @@ def test_merge_counts_add_up_across_merges() -> None:
 
 
 def test_replace_table_rebuilds_a_derived_table_atomically(db: Path) -> None:
-    merge_rows(db, schema.BUGS, [bug_row(i, severity="high" if i % 2 else "low") for i in range(1, 6)])
+    merge_rows(
+        db, schema.BUGS, [bug_row(i, severity="high" if i % 2 else "low") for i in range(1, 6)]
+    )
     sql = "SELECT severity, count(*) AS bugs FROM bugs WHERE customer_id = ? GROUP BY severity"
     with write_transaction(db) as con:
         assert replace_table(con, "severity_counts", sql, [1]) == 2

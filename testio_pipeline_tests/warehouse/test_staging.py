@@ -62,7 +62,7 @@ def test_round_trip_preserves_types_timestamps_lists_and_json(tmp_path: Path) ->
         )
         stage.append(bug_row(2, steps=None, raw='{"id": 2}', known=True))
         relation = stage.relation(con)
-        types = dict(zip(relation.columns, [str(t) for t in relation.types]))
+        types = dict(zip(relation.columns, [str(t) for t in relation.types], strict=True))
         rows = {
             r[0]: r[1:]
             for r in con.execute(
@@ -73,7 +73,9 @@ def test_round_trip_preserves_types_timestamps_lists_and_json(tmp_path: Path) ->
         }
 
     expected_types = {name: base_type(t) for name, t in schema.BUGS.columns}
-    assert {k: v.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ") for k, v in types.items()} == expected_types
+    assert {
+        k: v.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ") for k, v in types.items()
+    } == expected_types
     reported, exported, steps, device, note, json_type, known, language = rows[1]
     assert reported == datetime(2025, 10, 20, 13, 42, 11, tzinfo=timezone.utc)
     assert reported.utcoffset() == timedelta(0)
@@ -105,7 +107,9 @@ def test_a_key_staged_twice_keeps_the_row_appended_last(tmp_path: Path) -> None:
         stage.append(bug_row(1, title="second"))
         stage.append(bug_row(1, title="third"))  # same batch as "second": row order decides
         stage.append(bug_row(1, customer_id=2, title="another customer"))
-        rows = con.sql(f"SELECT customer_id, id, title FROM ({stage.sql()}) ORDER BY ALL").fetchall()
+        rows = con.sql(
+            f"SELECT customer_id, id, title FROM ({stage.sql()}) ORDER BY ALL"
+        ).fetchall()
     assert rows == [(1, 1, "third"), (1, 2, "other"), (2, 1, "another customer")]
 
 
@@ -115,7 +119,8 @@ def test_an_empty_stage_yields_an_empty_correctly_typed_relation(tmp_path: Path)
         relation = stage.relation(con)
         assert relation.columns == schema.FEATURES.column_names
         assert [str(t) for t in relation.types] == [
-            str(con.sql(f"SELECT CAST(NULL AS {base_type(t)})").types[0]) for _, t in schema.FEATURES.columns
+            str(con.sql(f"SELECT CAST(NULL AS {base_type(t)})").types[0])
+            for _, t in schema.FEATURES.columns
         ]
         assert relation.fetchall() == []
         assert stage.files == []

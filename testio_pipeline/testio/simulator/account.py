@@ -95,7 +95,9 @@ class Account:
 
     def _add_tests(self, rng, plans, bug_rng) -> None:
         tests = materialize(rng, plans, len(self.tests), self.test_ids, self.test_feature_ids, self.customers)
-        cols, self.last_bug_id = generate_bugs(bug_rng, tests, self.last_bug_id, len(self.bugs), len(self.testers))
+        cols, self.last_bug_id = generate_bugs(
+            bug_rng, tests, self.last_bug_id, len(self.bugs), len(self.testers)
+        )
         self.bugs.extend(cols)
         self.tests.extend(tests)
         grouped: dict[int, list[Test]] = defaultdict(list)
@@ -105,7 +107,8 @@ class Account:
         for pid, new in grouped.items():
             # newest first by end_at, ties by id: the order of the live API (quirk 5.3); a new
             # list, not an in-place sort, so a concurrent reader never sees it half sorted
-            self._tests_by_product[pid] = sorted(self._tests_by_product[pid] + new, key=lambda x: (-x.life.end_at, -x.id))
+            merged = self._tests_by_product[pid] + new
+            self._tests_by_product[pid] = sorted(merged, key=lambda x: (-x.life.end_at, -x.id))
         self._visible_cache.clear()
 
     def ensure(self, t: int) -> None:

@@ -1,21 +1,23 @@
 """The read path of Customer API v2: routing, auth, quirks of reference §5, JSON bodies.
 
-`ApiHandler.handle` is transport-agnostic: the in-process httpx transport and the HTTP server
-both call it and then wait `delay_seconds` before answering (asynchronously where they can).
+Transport-agnostic: `Simulator.handle` (used by the in-process httpx transport and by the HTTP
+server) routes here with `match_route` and answers with `ApiHandler.respond`; the caller then
+waits `delay_seconds` before answering (asynchronously where it can).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from testio_pipeline.testio import settings
 from testio_pipeline.testio.simulator import names
+from testio_pipeline.testio.simulator.catalog import Product
 from testio_pipeline.testio.simulator.config import API_PREFIX, DEFAULT_PER_PAGE, UNPAGED_TESTS_LIMIT
 from testio_pipeline.testio.simulator.render import feature_json
 
@@ -37,6 +39,8 @@ class ApiResponse:
 
 
 class ApiError(Exception):
+    """An answer other than 200, with the API's `{"error": ...}` body."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -91,7 +95,8 @@ ROUTES: list[Route] = [
     (re.compile(r"/products"), settings.PRODUCTS_PATH, "products"),
     (re.compile(r"/products/(\d+)"), settings.PRODUCT_PATH, "product"),
     (re.compile(r"/products/(\d+)/features"), settings.PRODUCT_FEATURES_PATH, "product_features"),
-    (re.compile(r"/products/(\d+)/sections/(\d+)/features"), settings.SECTION_FEATURES_PATH, "section_features"),
+    (re.compile(r"/products/(\d+)/sections/(\d+)/features"), settings.SECTION_FEATURES_PATH,
+     "section_features"),
     (re.compile(r"/products/(\d+)/user_stories"), settings.USER_STORIES_PATH, "user_stories"),
     (re.compile(r"/products/(\d+)/exploratory_tests"), settings.PRODUCT_TESTS_PATH, "tests"),
     (re.compile(r"/exploratory_tests/(\d+)"), settings.TEST_PATH, "test"),
@@ -141,23 +146,24 @@ class ApiHandler:
     def _story_objects(self, query: Query) -> bool:
         return self.sim.config.honour_includes and "user_stories" in query.values("includes")
 
-    def _product_or_404(self, product_id: int):
+    def _product_or_404(self, product_id: int) -> Product:
         product = self.sim.account.product(product_id)
         if product is None:
             raise ApiError(404, f"Product {product_id} not found")
         return product
 
-    def _products(self, ids, query: Query, t: int) -> Any:
+    def _products(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         wanted = query.ints("filter[product_ids]")
         products = self.sim.account.products
         if wanted is not None:
-            products = [p for p in products if p.id in set(wanted)]
+            keep = set(wanted)
+            products = [p for p in products if p.id in keep]
         return {"products": [self.sim.renderer.product(p) for p in sorted(products, key=lambda p: p.id)]}
 
-    def _product(self, ids, query: Query, t: int) -> Any:
+    def _product(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         return {"product": self.sim.renderer.product(self._product_or_404(ids[0]))}
 
-    def _product_features(self, ids, query: Query, t: int) -> Any:
+    def _product_features(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         product = self._product_or_404(ids[0])
         if product.has_sections and self.sim.config.features_endpoint == "legacy_422":
             # the 2025 API refused the product-wide list for products with sections (quirk 5.6)
@@ -165,7 +171,7 @@ class ApiHandler:
         objects = self._story_objects(query)
         return {"features": [feature_json(f, t, objects) for f in product.features_at(t)]}
 
-    def _section_features(self, ids, query: Query, t: int) -> Any:
+    def _section_features(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         product = self._product_or_404(ids[0])
         section_ids = {s.id for s in product.sections_with_default} | {product.default_section_id}
         if ids[1] not in section_ids:
@@ -175,7 +181,7 @@ class ApiHandler:
             return {"features": []}  # the hidden default section of a sectioned product
         return {"features": [feature_json(f, t, objects) for f in product.features_at(t, ids[1])]}
 
-    def _user_stories(self, ids, query: Query, t: int) -> Any:
+    def _user_stories(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         product = self._product_or_404(ids[0])
         section_id = query.get("section_id")
         if product.has_sections and not section_id:
@@ -190,7 +196,7 @@ class ApiHandler:
                 seen.setdefault(story.id, story.title)
         return {"user_stories": [{"id": i, "path": s, "title": s} for i, s in sorted(seen.items())]}
 
-    def _user_story(self, ids, query: Query, t: int) -> Any:
+    def _user_story(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         for product in self.sim.account.products:
             for feature in product.features_at(t):
                 for story in feature.stories:
@@ -199,7 +205,7 @@ class ApiHandler:
                         return {"id": story.id, "path": story.title, "title": story.title}
         raise ApiError(404, f"User story {ids[0]} not found")
 
-    def _tests(self, ids, query: Query, t: int) -> Any:
+    def _tests(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         product = self._product_or_404(ids[0])
         tests = self.sim.account.product_tests_at(product.id, t)
         if query.get("page") is not None:
@@ -217,7 +223,7 @@ class ApiHandler:
         items = [self.sim.test_bytes(x, t, objects, single=False) for x in window]
         return b'{"exploratory_tests":[' + b",".join(items) + b"]}"
 
-    def _test(self, ids, query: Query, t: int) -> Any:
+    def _test(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         test = self.sim.account.test_at(ids[0], t)
         if test is None:
             raise ApiError(404, f"Exploratory test {ids[0]} not found")
@@ -226,7 +232,7 @@ class ApiHandler:
         body = self.sim.test_bytes(test, t, self._story_objects(query), single=True)
         return b'{"exploratory_test":' + body + b"}"
 
-    def _bugs(self, ids, query: Query, t: int) -> Any:
+    def _bugs(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         account = self.sim.account
         test_ids = query.ints("filter_test_cycle_ids")
         product_ids = query.ints("filter_product_ids")
@@ -246,25 +252,32 @@ class ApiHandler:
         export = query.get("export_status")
         if export is not None:
             exported = cols["exported"][rows_arr] & (cols["decided_at"][rows_arr] <= t)
-            keep = {"exported": exported, "not_exported": ~exported}.get(export, np.zeros(len(rows_arr), bool))
+            none = np.zeros(len(rows_arr), bool)  # export_requested: nothing is pending here
+            keep = {"exported": exported, "not_exported": ~exported}.get(export, none)
             rows_arr = rows_arr[keep]
         # newest first; clients must not rely on any order
         rows_arr = rows_arr[np.argsort(-cols["id"][rows_arr], kind="stable")]
         items = [self.sim.bug_bytes(int(r), t) for r in rows_arr]
         return b'{"bugs":[' + b",".join(items) + b"]}"
 
-    def _bug(self, ids, query: Query, t: int) -> Any:
+    def _bug(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         account = self.sim.account
         row = account.bugs.row_of(ids[0])
         if row is None or int(account.bugs.cols["reported_at"][row]) > t:
             raise ApiError(404, f"Bug {ids[0]} not found")
         return b'{"bug":' + self.sim.bug_bytes(row, t) + b"}"
 
-    def _reject_reasons(self, ids, query: Query, t: int) -> Any:
-        return {"reject_reasons": [{"key": k, "name": n, "default_comment": c} for k, n, c in names.REJECT_REASONS]}
+    def _reject_reasons(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
+        reasons = [{"key": k, "name": n, "default_comment": c} for k, n, c in names.REJECT_REASONS]
+        return {"reject_reasons": reasons}
 
 
-def authorized(headers: Mapping[str, str], token: str) -> bool:
+class HeaderLookup(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+def authorized(headers: HeaderLookup, token: str) -> bool:
+    """Whether the request carries `Authorization: Token <token>`."""
     value = headers.get("authorization") or ""
     scheme, _, given = value.partition(" ")
     return scheme.lower() == "token" and given.strip() == token

@@ -73,7 +73,8 @@ class BugTable:
 def _mix_codes(rng: np.random.Generator, weights: Sequence[float], size: int) -> np.ndarray:
     cumulative = np.cumsum(np.asarray(weights, dtype=float))
     cumulative /= cumulative[-1]
-    return np.minimum(np.searchsorted(cumulative, rng.random(size), side="right"), len(weights) - 1).astype(np.int8)
+    codes = np.searchsorted(cumulative, rng.random(size), side="right")
+    return np.minimum(codes, len(weights) - 1).astype(np.int8)
 
 
 def generate_bugs(

@@ -112,9 +112,9 @@ class Product:
         The list is shared (cached per interval between catalog events): do not mutate it.
         """
         if self._event_times is None:
-            self._event_times = sorted(
-                {f.created_at for f in self.features} | {f.deleted_at for f in self.features if f.deleted_at is not None}
-            )
+            created = {f.created_at for f in self.features}
+            deleted = {f.deleted_at for f in self.features if f.deleted_at is not None}
+            self._event_times = sorted(created | deleted)
         narrow = section_id if section_id is not None and self.has_sections else None
         key = (narrow, bisect_right(self._event_times, t))
         cached = self._alive.get(key)
@@ -221,6 +221,11 @@ def _stories(rng: random.Random, title: str, story_ids: IdCounter) -> tuple[Stor
     return tuple(Story(story_ids.next(), t) for t in titles)
 
 
+def _maybe(rng: random.Random, null_rate: float, pool: tuple[str, ...]) -> str | None:
+    """A value from `pool`, or None (quirk 5.9: description / howtofind may be null)."""
+    return None if rng.random() < null_rate else rng.choice(pool)
+
+
 def _new_feature(
     rng: random.Random, product: Product, created_at: int, core_section: int | None,
     used: set[str], feature_ids: IdCounter, story_ids: IdCounter,
@@ -232,7 +237,8 @@ def _new_feature(
         primary = core_section if core_section is not None else rng.choice(all_ids)
         chosen = {primary}
         if rng.random() < FEATURE_SHARED_SECTION_RATE:
-            chosen.add(rng.choice(all_ids))
+            # the same feature listed under a second section (quirk 5.6: deduplicate by id)
+            chosen.add(rng.choice([i for i in all_ids if i != primary]))
         section_ids = tuple(sorted(chosen))
     return Feature(
         id=feature_ids.next(),
@@ -240,8 +246,8 @@ def _new_feature(
         section_ids=section_ids,
         created_at=created_at,
         titles=[(created_at, title)],
-        description=None if rng.random() < FEATURE_NULL_DESCRIPTION_RATE else rng.choice(names.FEATURE_DESCRIPTIONS),
-        howtofind=None if rng.random() < FEATURE_NULL_HOWTOFIND_RATE else rng.choice(names.HOWTOFIND),
+        description=_maybe(rng, FEATURE_NULL_DESCRIPTION_RATE, names.FEATURE_DESCRIPTIONS),
+        howtofind=_maybe(rng, FEATURE_NULL_HOWTOFIND_RATE, names.HOWTOFIND),
         stories=_stories(rng, title, story_ids),
         core=core_section is not None,
     )

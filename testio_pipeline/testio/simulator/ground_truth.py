@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from testio_pipeline.testio.settings import FINAL_TEST_STATUSES
-from testio_pipeline.testio.simulator.bugs import FATE_AUTO, FATE_REJECTED, SEVERITIES, STATE_FORWARDED, TF_PRESENT
+from testio_pipeline.testio.simulator.bugs import FATE_AUTO, SEVERITIES, TF_PRESENT
 from testio_pipeline.testio.simulator.clock import utc_datetime
-from testio_pipeline.testio.simulator.render import bug_title
+from testio_pipeline.testio.simulator.render_bugs import bug_title, status_name
 
 if TYPE_CHECKING:
     from testio_pipeline.testio.simulator.account import Account
@@ -54,6 +54,8 @@ class FeatureTruth:
 
 @dataclass(frozen=True, slots=True)
 class TestTruth:
+    __test__ = False  # not a pytest test class
+
     product_id: int
     section_id: int
     title: str
@@ -68,6 +70,8 @@ class TestTruth:
 
 @dataclass(frozen=True, slots=True)
 class TestFeatureTruth:
+    __test__ = False  # not a pytest test class
+
     test_id: int
     feature_id: int
     product_id: int
@@ -140,7 +144,8 @@ class GroundTruth:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "users", derive_users(self.tests.values(), self.bugs.values()))
-        object.__setattr__(self, "feature_bug_density", derive_density(self.features, self.test_features, self.bugs))
+        density = derive_density(self.features, self.test_features, self.bugs)
+        object.__setattr__(self, "feature_bug_density", density)
 
     def counts(self) -> dict[str, int]:
         """Rows per table."""
@@ -247,9 +252,11 @@ def compute_ground_truth(account: Account, t: int, customer_id: int) -> GroundTr
             x.life.testing_type,
         )
         for tf in x.features:
+            # nulls of the API become false / empty, as the warehouse stores them
             test_features[tf.id] = TestFeatureTruth(
-                x.id, tf.feature_id, x.product.id, tf.title, bool(tf.enable_default), bool(tf.enable_content),
-                bool(tf.enable_visual), tuple(s.title for s in tf.stories or ()), tf.description, tf.howtofind,
+                x.id, tf.feature_id, x.product.id, tf.title, bool(tf.enable_default),
+                bool(tf.enable_content), bool(tf.enable_visual), tuple(s.title for s in tf.stories or ()),
+                tf.description, tf.howtofind,
             )
     return GroundTruth(utc_datetime(t), customer_id, products, features, tests, test_features,
                        _bugs_at(account, t))
@@ -259,13 +266,13 @@ def _bugs_at(account: Account, t: int) -> dict[int, BugTruth]:
     table = account.bugs
     rows = np.flatnonzero(table.cols["reported_at"] <= t)
     states = table.states_at(t)[rows].tolist()
-    cols = {name: table.cols[name][rows].tolist() for name in
-            ("id", "test_index", "tf_slot", "tf_mode", "severity", "reported_at", "author", "known", "flavor")}
+    names = ("id", "test_index", "tf_slot", "tf_mode", "severity", "reported_at", "author", "known", "flavor")
+    cols = {name: table.cols[name][rows].tolist() for name in names}
     bugs: dict[int, BugTruth] = {}
     for i, state in enumerate(states):
         test = account.tests[cols["test_index"][i]]
         tf = test.features[cols["tf_slot"][i]] if cols["tf_mode"][i] == TF_PRESENT else None
-        status = "forwarded" if state == STATE_FORWARDED else "rejected" if state == FATE_REJECTED else "accepted"
+        status = status_name(state)
         bugs[cols["id"][i]] = BugTruth(
             test.id, test.product.id, tf.id if tf else None, tf.feature_id if tf else None,
             SEVERITIES[cols["severity"][i]], status, state == FATE_AUTO, cols["known"][i],

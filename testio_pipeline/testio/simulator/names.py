@@ -118,6 +118,30 @@ REJECT_REASONS = (
     ("request_timeout", "Request timeout", "The tester did not answer within 24 hours."),
 )
 
+_NO_DEVICES: dict = {"devices": [], "input_devices": [], "vendor": None}
+REQUIREMENTS = {
+    "computer": {
+        "id": 1, "category": {"id": 1, "key": "computer", "name": "Computers"},
+        "operating_system": {"id": 6, "key": "windows", "name": "Windows"},
+        "min_operating_system_version": {"id": 198, "name": "10"}, "max_operating_system_version": None,
+        "browsers": [{"id": 2, "name": "Chrome", "key": "chrome"}], **_NO_DEVICES,
+        "browser_based": True, "gaming": False,
+    },
+    "ios": {
+        "id": 2, "category": {"id": 2, "key": "smartphone", "name": "Smartphones"},
+        "operating_system": {"id": 8, "key": "ios", "name": "iOS"},
+        "min_operating_system_version": {"id": 301, "name": "16"}, "max_operating_system_version": None,
+        "browsers": [], **_NO_DEVICES, "browser_based": False, "gaming": False,
+    },
+    "android": {
+        "id": 3, "category": {"id": 2, "key": "smartphone", "name": "Smartphones"},
+        "operating_system": {"id": 9, "key": "android", "name": "Android"},
+        "min_operating_system_version": {"id": 402, "name": "12"}, "max_operating_system_version": None,
+        "browsers": [], **_NO_DEVICES, "browser_based": False, "gaming": False,
+    },
+}
+REQUIREMENT_BY_PRODUCT_TYPE = {"mobile_app_ios": "ios", "mobile_app_android": "android"}
+
 TESTER_PREFIXES = ("tester", "bughunter", "qa", "crowd", "ninja", "pixel", "debug", "hawk")
 TESTER_INITIALS = "abcdefghijklmnopqrstuvwxyz"
 CUSTOMER_FIRST = ("jane", "max", "lena", "tom", "sara", "paul", "mia", "jonas", "eva", "luca")

@@ -102,7 +102,9 @@ def make_server(sim: Simulator, port: int = 0, host: str = "127.0.0.1") -> Simul
     return SimulatorHTTPServer((host, port), sim)
 
 
-def run_server_in_thread(sim: Simulator, port: int = 0, host: str = "127.0.0.1") -> tuple[str, Callable[[], None]]:
+def run_server_in_thread(
+    sim: Simulator, port: int = 0, host: str = "127.0.0.1"
+) -> tuple[str, Callable[[], None]]:
     """Serve `sim` from a background thread; returns (base URL, stop). `stop` is idempotent."""
     server = make_server(sim, port, host)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

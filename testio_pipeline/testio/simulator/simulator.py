@@ -19,6 +19,7 @@ from testio_pipeline.testio.simulator.api import (
     UNKNOWN_ENDPOINT,
     ApiHandler,
     ApiResponse,
+    HeaderLookup,
     Query,
     api_path,
     authorized,
@@ -35,7 +36,9 @@ from testio_pipeline.testio.simulator.render import Renderer
 from testio_pipeline.testio.simulator.timeline import Test
 
 CACHE_MAX_BYTES = 64 * 1024 * 1024
-BAD_GATEWAY_HTML = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+BAD_GATEWAY_HTML = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+)
 
 
 class _BytesCache:
@@ -175,8 +178,15 @@ class Simulator:
         return body
 
     # request handling
-    def handle(self, method: str, path: str, query: list[tuple[str, str]] | str, headers) -> ApiResponse:
-        """Answer one request; the caller waits `delay_seconds` before sending the answer."""
+    def handle(
+        self, method: str, path: str, query: list[tuple[str, str]] | str, headers: HeaderLookup
+    ) -> ApiResponse:
+        """Answer one request; the caller waits `delay_seconds` before sending the answer.
+
+        `path` is the URL path (percent-decoded), `query` the raw query string or its pairs,
+        `headers` anything with a case-insensitive `.get` (httpx.Headers, http.server's headers;
+        a plain dict needs lowercase keys).
+        """
         if isinstance(query, str):
             query = parse_qsl(query, keep_blank_values=True)
         if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
@@ -187,13 +197,20 @@ class Simulator:
         draw = self._faults.draw(method, path, query)
         response = self._answer(method, route, query, headers, draw.error_status)
         if draw.malformed and response.status == 200:
-            # a truncated body: valid UTF-8 prefix, invalid JSON
+            # the first half of the body: a 200 whose JSON does not parse
             response.body = response.body[: max(1, len(response.body) // 2)]
         response.delay_seconds = draw.delay_seconds
         self._count(endpoint, response.status)
         return response
 
-    def _answer(self, method, route, query, headers, fault_status: int | None) -> ApiResponse:
+    def _answer(
+        self,
+        method: str,
+        route: tuple[str, str, tuple[int, ...]] | None,
+        query: list[tuple[str, str]],
+        headers: HeaderLookup,
+        fault_status: int | None,
+    ) -> ApiResponse:
         if fault_status == 429:
             response = error_response(429, "Rate limit exceeded, retry later")
             response.headers.append(("retry-after", f"{self._faults.config.retry_after_seconds:g}"))
@@ -201,7 +218,8 @@ class Simulator:
         if fault_status == 502:
             return ApiResponse(502, BAD_GATEWAY_HTML, [("content-type", "text/html")])
         if fault_status is not None:
-            return error_response(fault_status, "Internal Server Error" if fault_status == 500 else "Service Unavailable")
+            message = "Internal Server Error" if fault_status == 500 else "Service Unavailable"
+            return error_response(fault_status, message)
         if not authorized(headers, self.config.token):
             return error_response(401, "Invalid or missing API token")
         if route is None:

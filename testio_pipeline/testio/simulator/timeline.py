@@ -18,7 +18,6 @@ from typing import TypeVar
 
 from testio_pipeline.testio.simulator import names
 from testio_pipeline.testio.simulator.catalog import Feature, IdCounter, Product, Story
-from testio_pipeline.testio.simulator.seeding import between
 from testio_pipeline.testio.simulator.config import (
     AUTO_ACCEPT_DAYS,
     CREATED_BY_NULL_RATE,
@@ -35,6 +34,7 @@ from testio_pipeline.testio.simulator.config import (
     TEST_FEATURES_PER_TEST_WEIGHTS,
     TEST_STATUS_MIX,
 )
+from testio_pipeline.testio.simulator.seeding import between
 
 T = TypeVar("T")
 _FEATURES_CUMULATIVE = list(accumulate(TEST_FEATURES_PER_TEST_WEIGHTS))
@@ -47,6 +47,8 @@ ARCHIVE_MIN_AFTER_END = AUTO_ACCEPT_DAYS * DAY + 2 * HOUR
 @dataclass(slots=True, frozen=True)
 class TestFeature:
     """A snapshot of a catalog feature inside one test (`title` as it was at test creation)."""
+
+    __test__ = False  # not a pytest test class
 
     id: int
     feature_id: int
@@ -73,6 +75,10 @@ class Life:
 
 @dataclass(slots=True)
 class Test:
+    """An exploratory test: its product and section, feature snapshots, life and bug rows."""
+
+    __test__ = False  # not a pytest test class
+
     id: int
     index: int  # position in the account's test list (creation order)
     product: Product
@@ -133,7 +139,8 @@ def _locked_seconds(rng: random.Random) -> int:
 def _after_end(rng: random.Random, life: Life) -> Life:
     """Draw finalization and archiving after the run (archived only once every bug is decided)."""
     life.finalized_at = life.end_at + _locked_seconds(rng)
-    life.archived_at = max(life.finalized_at + between(rng, DAY // 2, 14 * DAY), life.end_at + ARCHIVE_MIN_AFTER_END)
+    archive_after_finalized = life.finalized_at + between(rng, DAY // 2, 14 * DAY)
+    life.archived_at = max(archive_after_finalized, life.end_at + ARCHIVE_MIN_AFTER_END)
     return life
 
 
@@ -187,7 +194,8 @@ def history_life(rng: random.Random, target: str, t0: int, testing_type: str) ->
         return _cancelled(_natural_life(rng, created, testing_type), rng, t0 - 60)
     if target == "archived":
         end = _hour(between(rng, history_start, t0 - 12 * DAY))
-        archived = end + ARCHIVE_MIN_AFTER_END + int(rng.random() * 0.95 * min(t0 - end - ARCHIVE_MIN_AFTER_END, 30 * DAY))
+        slack = min(t0 - end - ARCHIVE_MIN_AFTER_END, 30 * DAY)  # archived before t0
+        archived = end + ARCHIVE_MIN_AFTER_END + int(rng.random() * 0.95 * slack)
         finalized = end + HOUR + int(rng.random() * (archived - end - 2 * HOUR))
     elif target == "locked":
         end = _hour(between(rng, history_start, t0 - HOUR))
@@ -242,10 +250,16 @@ def materialize(
         else:
             section_id = product.sections_with_default[0].id
         candidates = product.features_at(created, section_id)
-        k = min(len(candidates), 1 + bisect_right(_FEATURES_CUMULATIVE, rng.random() * _FEATURES_CUMULATIVE[-1]))
-        snapshots = tuple(_snapshot(rng, f, created, test_feature_ids) for f in sorted(rng.sample(candidates, k), key=lambda f: f.id))
-        creator = None if rng.random() < CREATED_BY_NULL_RATE else customers[(product.index + between(rng, 0, 2)) % len(customers)]
-        submitter = None if rng.random() < SUBMITTED_BY_NULL_RATE else (creator if creator and rng.random() < 0.7 else _pick(rng, customers))
+        k = 1 + bisect_right(_FEATURES_CUMULATIVE, rng.random() * _FEATURES_CUMULATIVE[-1])
+        chosen = sorted(rng.sample(candidates, min(k, len(candidates))), key=lambda f: f.id)
+        snapshots = tuple(_snapshot(rng, f, created, test_feature_ids) for f in chosen)
+        # each product has a few customer users who create most of its tests
+        creator = customers[(product.index + between(rng, 0, 2)) % len(customers)]
+        if rng.random() < CREATED_BY_NULL_RATE:
+            creator = None
+        submitter = creator if creator and rng.random() < 0.7 else _pick(rng, customers)
+        if rng.random() < SUBMITTED_BY_NULL_RATE:
+            submitter = None
         focus = snapshots[0].title.split("] ", 1)[-1] if snapshots else product.name
         template = _pick(rng, names.TEST_TITLE_TEMPLATES)
         title = template.format(n=between(rng, 1, 60), m=between(rng, 0, 9), k=between(rng, 1, 9), f=focus)
@@ -265,7 +279,9 @@ def _pick(rng: random.Random, items: Sequence[T]) -> T:
 
 def _flag(rng: random.Random, p_true: float) -> bool | None:
     roll = rng.random()
-    return None if roll < FEATURE_ENABLE_NULL_RATE else roll < FEATURE_ENABLE_NULL_RATE + p_true * (1 - FEATURE_ENABLE_NULL_RATE)
+    if roll < FEATURE_ENABLE_NULL_RATE:
+        return None  # quirk 5.9: enable_* flags may be null
+    return roll < FEATURE_ENABLE_NULL_RATE + p_true * (1 - FEATURE_ENABLE_NULL_RATE)
 
 
 def _snapshot(rng: random.Random, feature: Feature, at: int, ids: IdCounter) -> TestFeature:

@@ -1,0 +1,114 @@
+"""JSON rendering of bugs in the shape of reference §3.6, from one row of the bug table.
+
+The state at an instant (forwarded until decided, then accepted / auto-accepted / rejected)
+comes from the row's drawn life; everything cosmetic (title, steps, device, ...) from `flavor`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from testio_pipeline.testio.simulator import names
+from testio_pipeline.testio.simulator.bugs import (
+    FATE_AUTO,
+    FATE_REJECTED,
+    SEVERITIES,
+    STATE_FORWARDED,
+    TF_MISSING,
+    TF_PRESENT,
+)
+from testio_pipeline.testio.simulator.catalog import Product
+from testio_pipeline.testio.simulator.clock import iso_local
+from testio_pipeline.testio.simulator.config import BUG_BLANK_RESULT_RATE, BUG_STEPS_AS_STRING_RATE, HOUR
+from testio_pipeline.testio.simulator.timeline import TestFeature
+
+if TYPE_CHECKING:
+    from testio_pipeline.testio.simulator.account import Account
+
+Json = dict[str, Any]
+
+
+def bug_title(flavor: int, tf: TestFeature | None, product: Product) -> str:
+    """A bug's title, named after its feature (the product when the bug has no test feature)."""
+    subject = tf.title.split("] ", 1)[-1] if tf is not None else product.name
+    return names.BUG_TITLE_TEMPLATES[(flavor >> 24) % len(names.BUG_TITLE_TEMPLATES)].format(f=subject)
+
+
+def status_name(state: int) -> str:
+    if state == STATE_FORWARDED:
+        return "forwarded"
+    return "rejected" if state == FATE_REJECTED else "accepted"
+
+
+def _steps(flavor: int) -> list[str] | str:
+    steps = [names.BUG_STEPS[(flavor >> (4 * i)) % len(names.BUG_STEPS)] for i in range(2 + flavor % 4)]
+    if (flavor >> 20) % 1000 < BUG_STEPS_AS_STRING_RATE * 1000:
+        # the docs show steps as one string; the live API sends a list (accept both)
+        return "\n".join(f"{i + 1}. {s}" for i, s in enumerate(steps))
+    return steps
+
+
+def _results(flavor: int) -> tuple[str | None, str | None]:
+    expected: str | None = names.EXPECTED_RESULTS[(flavor >> 5) % len(names.EXPECTED_RESULTS)]
+    actual: str | None = names.ACTUAL_RESULTS[(flavor >> 7) % len(names.ACTUAL_RESULTS)]
+    if (flavor >> 10) % 1000 < BUG_BLANK_RESULT_RATE * 1000:
+        # quirk 5.9: null, "" or whitespace-only
+        blank = names.BLANK_RESULTS[(flavor >> 13) % len(names.BLANK_RESULTS)]
+        if flavor & 1:
+            expected = blank
+        else:
+            actual = blank
+    return expected, actual
+
+
+def bug_json(account: Account, row: int, t: int) -> Json:
+    """Bug `row` of `account` as the API shows it at instant `t`."""
+    cols = account.bugs.cols
+    test = account.tests[int(cols["test_index"][row])]
+    product = test.product
+    bug_id = int(cols["id"][row])
+    flavor = int(cols["flavor"][row])
+    decided_at = int(cols["decided_at"][row])
+    decided = t >= decided_at
+    state = int(cols["fate"][row]) if decided else STATE_FORWARDED
+    tz = product.tz_base
+    tf_mode = int(cols["tf_mode"][row])
+    tf = test.features[int(cols["tf_slot"][row])] if tf_mode == TF_PRESENT else None
+    expected, actual = _results(flavor)
+    exported = decided and bool(cols["exported"][row])
+    body: Json = {
+        "id": bug_id, "title": bug_title(flavor, tf, product),
+        "severity": SEVERITIES[int(cols["severity"][row])],
+        "status": status_name(state), "auto_accepted": state == FATE_AUTO, "known": bool(cols["known"][row]),
+        "exported_at": iso_local(decided_at + HOUR, tz) if exported else None,
+        "language": "de" if (flavor >> 28) % 10 == 0 else "en",
+        "location": names.LOCATIONS[(flavor >> 3) % len(names.LOCATIONS)],
+        "steps": _steps(flavor), "expected_result": expected, "actual_result": actual,
+        "reported_at": iso_local(int(cols["reported_at"][row]), tz),
+        "author": {"name": account.testers[int(cols["author"][row])]},
+        "test": {"id": test.id, "title": test.title},
+    }
+    if tf_mode != TF_MISSING:
+        # quirk 5.9: the link is sometimes absent, sometimes null
+        body["test_feature"] = {"id": tf.id, "feature_id": tf.feature_id} if tf is not None else None
+    body["feature"] = None if tf is None else {
+        "id": tf.feature_id, "title": tf.title, "custom_report_configurations": [],
+    }
+    body["product"] = {"id": product.id, "name": product.name}
+    device = names.DEVICES[(flavor >> 15) % len(names.DEVICES)]
+    body["devices"] = [{
+        "id": device[0], "category": {"name": device[1]}, "vendor": {"name": device[2]},
+        "devices": {"name": device[3]}, "operating_system": {"id": device[4], "name": device[5]},
+        "browsers": [{"name": device[6]}],
+    }]
+    body["attachments"] = [
+        {"id": bug_id * 4 + i, "url": f"https://upload.test.io/attachments/{bug_id}-{i}.png"}
+        for i in range((flavor >> 30) % 3)
+    ]
+    comments = []
+    if state == FATE_REJECTED:
+        reason = names.REJECT_REASONS[(flavor >> 18) % len(names.REJECT_REASONS)]
+        # a rejected bug carries the reason's default comment (reference §3.6)
+        comments.append({"id": bug_id * 2 + 1, "body": f"Rejected: {reason[2]}", "author": {"name": "TestIO"}})
+    body["comments"] = comments
+    return body
