@@ -11,6 +11,8 @@ object; optional keys are read with `.get` and may be None. Pure functions, no I
 from __future__ import annotations
 
 import json
+
+import orjson
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -27,7 +29,11 @@ _SNIPPET_CHARS = 200
 
 def raw_json(raw: Raw) -> str:
     """The API object as compact JSON text, non-ASCII kept as is (the `raw` column)."""
-    return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+    try:
+        # orjson writes the same compact UTF-8 text as json.dumps, several times faster
+        return orjson.dumps(raw).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
 
 
 def _describe(raw: Any) -> str:

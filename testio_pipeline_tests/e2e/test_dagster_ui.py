@@ -288,14 +288,33 @@ def _open(page: Page, dev: DagsterDev, path: str, expect_text: str) -> None:
         dev.fail(f"{path} did not show {expect_text!r}; page text: {page.inner_text('body')[:2000]}")
 
 
-def _zoom_out_until_shown(page: Page, names: set[str], attempts: int = 8) -> list[str]:
-    """The graph renders only the nodes inside the viewport: zoom out until all are drawn."""
+def _drawn_in_view(page: Page, name: str) -> bool:
+    """Whether a node label `name` is drawn inside the viewport (the graph keeps off-screen
+    nodes in the DOM, so visibility alone proves nothing)."""
+    viewport = page.viewport_size or {"width": 0, "height": 0}
+    labels = page.get_by_text(name, exact=True)
+    for index in range(labels.count()):
+        box = labels.nth(index).bounding_box()
+        if (
+            box
+            and box["width"] > 0
+            and 0 <= box["x"] <= viewport["width"] - box["width"]
+            and 0 <= box["y"] <= viewport["height"] - box["height"]
+        ):
+            return True
+    return False
+
+
+def _zoom_out_until_shown(page: Page, names: set[str], attempts: int = 10) -> list[str]:
+    """Click the graph's zoom-out button until every name is drawn in view."""
+    zoom_out = page.locator('button:has([aria-label="zoom_out"])').first
+    missing: list[str] = []
     for _ in range(attempts):
-        page.wait_for_timeout(1_000)
-        missing = sorted(n for n in names if not page.get_by_text(n, exact=True).count())
+        page.wait_for_timeout(800)
+        missing = sorted(n for n in names if not _drawn_in_view(page, n))
         if not missing:
             return []
-        page.locator('[aria-label="zoom_out"]').first.click()
+        zoom_out.click()
     return missing
 
 
@@ -311,7 +330,9 @@ def test_chromium_renders_the_asset_graph_and_a_fresh_asset_page(dagster_dev: Da
             # the global lineage shows one collapsed node per group
             _open(page, dagster_dev, "/asset-groups", "analytics")
             page.get_by_text("ingest", exact=True).first.wait_for(timeout=PAGE_TIMEOUT_MS)
-            page.wait_for_timeout(1_500)  # let the graph layout settle for the screenshot
+            page.get_by_text("fetching statuses").first.wait_for(
+                state="detached", timeout=PAGE_TIMEOUT_MS
+            )
             page.screenshot(path=str(ARTIFACTS / "asset-groups.png"))
 
             # the ingest group's lineage shows each asset as a node
