@@ -14,10 +14,8 @@ from itertools import accumulate
 
 from testio_pipeline.testio.simulator import names
 from testio_pipeline.testio.simulator.bugs import BugTable, generate_bugs
-from testio_pipeline.testio.simulator.catalog import (
-    Feature,
-    IdCounter,
-    Product,
+from testio_pipeline.testio.simulator.catalog import Feature, IdCounter, Product
+from testio_pipeline.testio.simulator.catalog_gen import (
     apply_chunk_catalog_events,
     build_history_catalog,
     build_products,
