@@ -61,6 +61,8 @@ class WarehouseResource(dg.ConfigurableResource):
 class TestIOResource(dg.ConfigurableResource):
     """The TestIO Customer API, or the embedded simulator when no token is configured."""
 
+    __test__ = False  # not a pytest test class, despite its name
+
     api_token: Optional[str] = Field(
         default=None,
         description="TestIO API token (TESTIO_API_TOKEN). Unset: the embedded simulator is used.",

@@ -211,17 +211,18 @@ TABLES_BY_NAME: dict[str, TableSpec] = {spec.name: spec for spec in INGEST_TABLE
 
 def ensure_schema(con: duckdb.DuckDBPyConnection, specs: tuple[TableSpec, ...] = INGEST_TABLES) -> None:
     """Create missing tables and add columns a newer project version introduced."""
+    # one catalog query for all tables: this runs every time the warehouse is opened
+    existing: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'main'"
+    ).fetchall():
+        existing.setdefault(table, set()).add(column)
     for spec in specs:
-        con.execute(spec.ddl())
-        existing = {
-            row[0]
-            for row in con.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = 'main' AND table_name = ?",
-                [spec.name],
-            ).fetchall()
-        }
+        if spec.name not in existing:
+            con.execute(spec.ddl())
+            continue
         for name, sql_type in spec.columns:
-            if name not in existing:
+            if name not in existing[spec.name]:
                 plain_type = sql_type.replace(" NOT NULL", "")
                 con.execute(f"ALTER TABLE {spec.name} ADD COLUMN {name} {plain_type}")

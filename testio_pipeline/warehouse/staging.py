@@ -76,6 +76,9 @@ def _timestamp(value: Any, column: str) -> datetime | None:
 def _json_text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, bytes):
+        # orjson.dumps output: already JSON text
+        return value.decode("utf-8")
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -86,7 +89,7 @@ class StagedRows:
     `extend` take dicts keyed by column name; a missing key means NULL, an unknown key or a
     NULL key column raises at once (while fetching, not at write time). Value conventions:
     TIMESTAMPTZ takes tz-aware datetimes or ISO 8601 strings with an offset (naive raises);
-    JSON takes a str as JSON text as-is and serializes anything else (dict, list, number).
+    JSON takes str / bytes as JSON text as-is and serializes anything else (dict, list, ...).
 
     A key staged more than once keeps the row appended last: `relation` yields one row per key.
     """

@@ -288,21 +288,23 @@ def _open(page: Page, dev: DagsterDev, path: str, expect_text: str) -> None:
         dev.fail(f"{path} did not show {expect_text!r}; page text: {page.inner_text('body')[:2000]}")
 
 
+# true when the element is what the user sees at its own centre: on screen, not scrolled out of
+# the graph and not under the page header
+_SEEN_AT_CENTRE = """
+el => {
+  const r = el.getBoundingClientRect();
+  if (r.width === 0 || r.height === 0) return false;
+  const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+  return top !== null && (el === top || el.contains(top) || top.contains(el));
+}
+"""
+
+
 def _drawn_in_view(page: Page, name: str) -> bool:
-    """Whether a node label `name` is drawn inside the viewport (the graph keeps off-screen
-    nodes in the DOM, so visibility alone proves nothing)."""
-    viewport = page.viewport_size or {"width": 0, "height": 0}
+    """Whether a node labelled `name` can be seen (the graph leaves off-screen nodes out of the
+    DOM or under the header, so presence in the DOM proves nothing)."""
     labels = page.get_by_text(name, exact=True)
-    for index in range(labels.count()):
-        box = labels.nth(index).bounding_box()
-        if (
-            box
-            and box["width"] > 0
-            and 0 <= box["x"] <= viewport["width"] - box["width"]
-            and 0 <= box["y"] <= viewport["height"] - box["height"]
-        ):
-            return True
-    return False
+    return any(labels.nth(i).evaluate(_SEEN_AT_CENTRE) for i in range(labels.count()))
 
 
 def _zoom_out_until_shown(page: Page, names: set[str], attempts: int = 10) -> list[str]:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import httpx
 
-from testio_pipeline.testio.simulator import SIMULATOR_BASE_URL, Simulator, SimulatorTransport
+from testio_pipeline.testio.simulator import (
+    SIMULATOR_BASE_URL,
+    FaultConfig,
+    Simulator,
+    SimulatorConfig,
+    SimulatorTransport,
+)
 
 
 def test_transport_is_both_a_sync_and_an_async_httpx_transport(sim):
@@ -41,3 +48,21 @@ def test_admin_paths_work_through_the_transport(sim):
         before = sim.now
         client.post("http://x/_simulator/advance", params={"days": 2})
         assert (sim.now - before).days == 2
+
+
+def test_sync_requests_wait_out_their_latency_in_the_calling_thread():
+    sim = Simulator(SimulatorConfig(faults=FaultConfig(latency_ms=1500)))
+    answers: list[int] = []
+
+    def request() -> None:
+        with httpx.Client(base_url=SIMULATOR_BASE_URL, transport=sim.transport,
+                          headers={"Authorization": "Token simulator-token"}) as client:
+            answers.append(client.get("/products").status_code)
+
+    worker = threading.Thread(target=request)
+    worker.start()
+    worker.join(timeout=0.2)
+    # the answer is held back for the latency
+    assert worker.is_alive() and not answers
+    worker.join()
+    assert answers == [200]

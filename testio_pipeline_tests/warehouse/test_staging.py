@@ -61,6 +61,7 @@ def test_round_trip_preserves_types_timestamps_lists_and_json(tmp_path: Path) ->
             )
         )
         stage.append(bug_row(2, steps=None, raw='{"id": 2}', known=True))
+        stage.append(bug_row(3, raw=b'{"id": 3, "bytes": "from orjson"}'))
         relation = stage.relation(con)
         types = dict(zip(relation.columns, [str(t) for t in relation.types], strict=True))
         rows = {
@@ -87,6 +88,7 @@ def test_round_trip_preserves_types_timestamps_lists_and_json(tmp_path: Path) ->
     assert rows[2][2] is None
     assert rows[2][5] == "OBJECT"
     assert rows[2][6] is True
+    assert rows[3][5] == "OBJECT"
 
 
 def test_rows_are_flushed_to_parquet_in_batches_of_batch_rows(tmp_path: Path) -> None:
