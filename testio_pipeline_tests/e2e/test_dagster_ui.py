@@ -315,6 +315,8 @@ def _zoom_out_until_shown(page: Page, names: set[str], attempts: int = 10) -> li
         page.wait_for_timeout(800)
         missing = sorted(n for n in names if not _drawn_in_view(page, n))
         if not missing:
+            zoom_out.click()  # one step of margin around the graph for the screenshot
+            page.wait_for_timeout(800)
             return []
         zoom_out.click()
     return missing
