@@ -3,13 +3,20 @@
 Bugs are fetched only for tests that are new, not final, or were not yet final at their last
 bug sync: bugs of an archived or cancelled test never change again. Each fetched test's bug set
 replaces its previous one, so a bug the API no longer returns is deleted.
+
+Bugs are the bulk of an account (~220,000 on a large one), so they never become Python objects:
+the client checks each `/bugs` body and hands it over as bytes, the body goes straight to a file
+(`StagedBodies`), and at write time DuckDB parses the files into rows (`bug_rows_sql`) inside
+the merge, under a memory limit (`configure_memory`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
+import duckdb
 import pyarrow as pa
 
 from testio_pipeline.sync.report import (
@@ -17,20 +24,16 @@ from testio_pipeline.sync.report import (
     SyncFailure,
     SyncReport,
     Warehouse,
-    chunks,
     count_rows,
     utc_now,
 )
-from testio_pipeline.testio import models
-from testio_pipeline.testio.errors import TestIOError
+from testio_pipeline.testio.bug_rows import bug_rows_sql, raise_for_bug_rows_error
+from testio_pipeline.warehouse.memory import configure_memory
 from testio_pipeline.warehouse.merge import MergeCounts, merge
 from testio_pipeline.warehouse.schema import BUGS, TESTS
-from testio_pipeline.warehouse.staging import StagedRows
+from testio_pipeline.warehouse.staged_bodies import StagedBodies
 
-PROGRESS_EVERY_BATCHES = 100
-# batches scheduled at once: enough to keep every request slot of the client busy, few enough
-# that memory stays flat however many tests there are
-PENDING_BATCHES = 64
+SPILL_DIRECTORY = "spill"
 
 
 def tests_needing_bugs(
@@ -56,62 +59,71 @@ def tests_needing_bugs(
     return dict(rows)
 
 
-async def _fetch_bugs(
+async def _fetch_bodies(
     make_client: ClientFactory,
     test_ids: list[int],
     batch_size: int,
-    stage: StagedRows,
+    stage: StagedBodies,
     report: SyncReport,
-    customer_id: int,
     log: logging.Logger | None,
 ) -> list[int]:
-    """Stage the bugs of `test_ids`; returns the test ids whose bugs arrived completely."""
-    synced_at = utc_now()
+    """Stage the `/bugs` body of every batch; returns the test ids whose bugs arrived.
+
+    A batch that failed after retries is recorded in `report.failures` and its tests are
+    left out, so they stay unstamped and the next run fetches them again.
+    """
     synced: list[int] = []
-    batches = list(chunks(test_ids, batch_size))
-
+    bugs = 0
     async with make_client() as client:
-        async def fetch(batch: list[int]):
-            try:
-                return batch, await client.fetch_bugs(batch), None
-            except TestIOError as error:
-                return batch, None, error
-
-        pending: set[asyncio.Task] = set()
-        done_batches = 0
         try:
-            for batch in batches:
-                pending.add(asyncio.create_task(fetch(batch)))
-                if len(pending) >= PENDING_BATCHES:
-                    finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    done_batches += _collect(finished, stage, synced, report, customer_id, synced_at, log)
-                    if log and done_batches % PROGRESS_EVERY_BATCHES < len(finished):
-                        log.info(
-                            f"bugs: {done_batches}/{len(batches)} batches, "
-                            f"{stage.row_count:,} bugs staged"
-                        )
-            if pending:
-                finished, _ = await asyncio.wait(pending)
-                done_batches += _collect(finished, stage, synced, report, customer_id, synced_at, log)
+            async for batch in client.iter_bug_bodies(test_ids, batch_size=batch_size):
+                if batch.error is not None:
+                    scope = f"tests {', '.join(map(str, batch.test_ids))}"
+                    report.failures.append(
+                        SyncFailure(scope, batch.error.endpoint or "", str(batch.error))
+                    )
+                    if log:
+                        log.warning(f"bugs of {scope} not synced this run: {batch.error}")
+                    continue
+                stage.add(batch.body, f"the /bugs response for tests {_ids(batch.test_ids)}")
+                synced.extend(batch.test_ids)
+                bugs += batch.bug_count
         finally:
-            for task in pending:
-                task.cancel()
             report.add_client_stats(client.stats)
+    report.notes["bugs_fetched"] = bugs
     return synced
 
 
-def _collect(finished, stage, synced, report, customer_id, synced_at, log) -> int:
-    for task in finished:
-        batch, bugs, error = task.result()
-        if error is not None:
-            scope = f"tests {', '.join(map(str, batch))}"
-            report.failures.append(SyncFailure(scope, getattr(error, "endpoint", ""), str(error)))
-            if log:
-                log.warning(f"bugs of {scope} not synced this run: {error}")
-            continue
-        stage.extend(models.bug_row(raw, customer_id, synced_at) for raw in bugs)
-        synced.extend(batch)
-    return len(finished)
+def _ids(test_ids: tuple[int, ...]) -> str:
+    return ", ".join(map(str, test_ids))
+
+
+def _merge_bugs(
+    con: duckdb.DuckDBPyConnection,
+    stage: StagedBodies,
+    customer_id: int,
+    synced_at: datetime,
+) -> MergeCounts:
+    """Merge the staged bodies into `bugs`; the delete scope is the temp table `synced_tests`."""
+    files = stage.files
+    # with nothing staged the source is an empty result of the table's own shape: the merge
+    # still deletes the bugs of synced tests that no longer have any
+    source = (
+        bug_rows_sql(files, customer_id, synced_at, max_body_bytes=stage.largest_body)
+        if files
+        else f"SELECT * FROM {BUGS.name} WHERE false"
+    )
+    try:
+        return merge(
+            con,
+            BUGS,
+            source,
+            delete_where="customer_id = ? AND test_id IN (SELECT id FROM synced_tests)",
+            delete_params=[customer_id],
+        )
+    except duckdb.Error as error:
+        raise_for_bug_rows_error(error, stage.labels)
+        raise
 
 
 def sync_bugs(
@@ -128,6 +140,8 @@ def sync_bugs(
     Tests whose bugs arrived are stamped `bugs_synced_at` / `bugs_synced_final`; a batch that
     failed after retries leaves its tests unstamped, so the next run fetches them again.
     A full refresh over all products also deletes bugs of tests that no longer exist.
+    A bug without a valid id or with a broken timestamp fails the step (`TestIOResponseError`
+    naming the batch) before anything is written.
     """
     report = SyncReport()
     customer_id = warehouse.customer_id
@@ -137,16 +151,17 @@ def sync_bugs(
     report.notes["tests_needing_bugs"] = len(needing)
     if log:
         log.info(f"bugs: fetching bugs of {len(needing):,} tests")
-    with StagedRows(BUGS) as stage:
+    with StagedBodies("bugs") as stage:
+        synced_at = utc_now()
         synced = (
-            asyncio.run(
-                _fetch_bugs(make_client, list(needing), batch_size, stage, report, customer_id, log)
-            )
+            asyncio.run(_fetch_bodies(make_client, list(needing), batch_size, stage, report, log))
             if needing
             else []
         )
+        report.notes["bugs_staged_bytes"] = stage.byte_count
         now = utc_now()
         with warehouse.write(log) as con:
+            configure_memory(con, temp_directory=stage.directory / SPILL_DIRECTORY)
             synced_tests = pa.table(
                 {
                     "id": pa.array(synced, pa.int64()),
@@ -156,13 +171,7 @@ def sync_bugs(
             con.register("synced_tests_arrow", synced_tests)
             con.execute("CREATE OR REPLACE TEMP TABLE synced_tests AS SELECT * FROM synced_tests_arrow")
             con.unregister("synced_tests_arrow")
-            counts = merge(
-                con,
-                BUGS,
-                stage,
-                delete_where="customer_id = ? AND test_id IN (SELECT id FROM synced_tests)",
-                delete_params=[customer_id],
-            )
+            counts = _merge_bugs(con, stage, customer_id, synced_at)
             con.execute(
                 f"""
                 UPDATE {TESTS.name} AS t

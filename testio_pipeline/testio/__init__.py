@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from testio_pipeline.testio.client import (
-    BugBatch,
+    BugBody,
     ClientStats,
     FeatureCatalog,
     SkippedRecord,
@@ -19,7 +19,7 @@ from testio_pipeline.testio.errors import (
 )
 
 __all__ = [
-    "BugBatch",
+    "BugBody",
     "ClientStats",
     "FeatureCatalog",
     "SkippedRecord",

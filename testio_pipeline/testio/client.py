@@ -37,6 +37,7 @@ import httpx
 import orjson
 
 from testio_pipeline.testio import settings
+from testio_pipeline.testio.bodies import BugBody, check_bug_body
 from testio_pipeline.testio.errors import (
     RequestInfo,
     TestIOAuthError,
@@ -56,10 +57,14 @@ from testio_pipeline.testio.pagination import (
     run_all,
 )
 
-__all__ = ["BugBatch", "ClientStats", "FeatureCatalog", "SkippedRecord", "TestIOClient"]
+__all__ = ["BugBody", "ClientStats", "FeatureCatalog", "SkippedRecord", "TestIOClient"]
 
 Sleep = Callable[[float], Awaitable[Any]]
 RawObject = dict[str, Any]
+
+
+def _checked_bug_body(body: bytes) -> tuple[bytes, int]:
+    return body, check_bug_body(body)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -110,17 +115,6 @@ class ClientStats:
     elapsed_by_endpoint: dict[str, float] = field(default_factory=dict)
     peak_in_flight: int = 0
     skipped: list[SkippedRecord] = field(default_factory=list)
-
-
-class BugBatch(list):  # type: ignore[type-arg]
-    """The bugs of one `/bugs` request: a list of raw bugs plus the test ids it covered.
-
-    Tests with no bugs still appear in `test_ids`, so a caller can mark them synced.
-    """
-
-    def __init__(self, bugs: Iterable[RawObject], test_ids: Sequence[int]) -> None:
-        super().__init__(bugs)
-        self.test_ids: tuple[int, ...] = tuple(test_ids)
 
 
 class _Secret:
@@ -308,50 +302,50 @@ class TestIOClient:
             progress_every=settings.TESTS_PROGRESS_EVERY_PAGES,
         )
 
-    async def fetch_bugs(self, test_ids: Iterable[int]) -> list[RawObject]:
-        """All bugs of these tests, deduplicated by id; see `iter_bugs`."""
-        bugs: list[RawObject] = []
-        async for batch in self.iter_bugs(test_ids):
-            bugs.extend(batch)
-        return bugs
+    async def iter_bug_bodies(
+        self, test_ids: Iterable[int], *, batch_size: int | None = None
+    ) -> AsyncIterator[BugBody]:
+        """The bugs of these tests as raw bodies, one `BugBody` per `/bugs` request as each
+        completes; see `testio_pipeline.testio.bodies` for what is checked.
 
-    async def iter_bugs(self, test_ids: Iterable[int]) -> AsyncIterator[BugBatch]:
-        """The bugs of these tests, one `BugBatch` per `/bugs` request as each completes.
-
-        Test ids go `bug_batch_size` at a time into `filter_test_cycle_ids` (a CSV string).
-        At most 2 x max_in_flight batches are scheduled at once, so memory stays bounded
-        however many tests there are. Bugs already yielded by this call are dropped. A batch
-        failing after retries raises; batches yielded before that are complete.
+        Test ids (deduplicated) go `batch_size` (default `bug_batch_size`) at a time into
+        `filter_test_cycle_ids` (a CSV string). At most 2 x max_in_flight batches are
+        scheduled at once, so memory stays bounded however many tests there are. A batch that
+        fails after retries comes back with `error` set and the other batches go on; bugs are
+        not deduplicated across batches (the warehouse transform does that).
         """
         ids = list(dict.fromkeys(int(test_id) for test_id in test_ids))
-        size = self._bug_batch_size
+        size = batch_size or self._bug_batch_size
+        if size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {size}")
         batches = [ids[i : i + size] for i in range(0, len(ids), size)]
         limit = self._max_in_flight * settings.BUGS_PENDING_BATCHES_PER_SLOT
-        seen: set[Any] = set()
         done = found = 0
-        results = bounded_as_completed((self._fetch_bug_batch(b) for b in batches), limit)
+        results = bounded_as_completed((self._bug_batch_outcome(b) for b in batches), limit)
         try:
             async for batch in results:
-                fresh = []
-                for bug in batch:
-                    bug_id = bug.get("id")
-                    if bug_id is None or bug_id not in seen:
-                        seen.add(bug_id)
-                        fresh.append(bug)
                 done += 1
-                found += len(fresh)
+                found += batch.bug_count
                 if done % settings.BUGS_PROGRESS_EVERY_BATCHES == 0 or (
                     done == len(batches) and done >= settings.BUGS_PROGRESS_EVERY_BATCHES
                 ):
                     self._log.info(f"bugs: {done:,}/{len(batches):,} batches, {found:,} bugs")
-                yield BugBatch(fresh, batch.test_ids)
+                yield batch
         finally:
             await results.aclose()
 
-    async def _fetch_bug_batch(self, test_ids: Sequence[int]) -> BugBatch:
+    async def fetch_bug_body(self, test_ids: Sequence[int]) -> BugBody:
+        """One `/bugs` request for these test ids, checked; raises `TestIOError` on failure."""
         query = (("filter_test_cycle_ids", ",".join(str(i) for i in test_ids)),)
         info = RequestInfo("GET", settings.BUGS_PATH, settings.BUGS_PATH, query)
-        return BugBatch(await self._get_list(info, "bugs"), test_ids)
+        body, count = await self._get(info, parse=_checked_bug_body)
+        return BugBody(tuple(test_ids), body, count)
+
+    async def _bug_batch_outcome(self, test_ids: Sequence[int]) -> BugBody:
+        try:
+            return await self.fetch_bug_body(test_ids)
+        except TestIOError as error:
+            return BugBody(tuple(test_ids), error=error)
 
     async def _get_list(
         self, info: RequestInfo, envelope: str, *, retry_poisoned: bool = True,
@@ -367,9 +361,18 @@ class TestIOClient:
         return items
 
     async def _get(
-        self, info: RequestInfo, *, retry_poisoned: bool = True, counter: _Counter | None = None
+        self,
+        info: RequestInfo,
+        *,
+        retry_poisoned: bool = True,
+        counter: _Counter | None = None,
+        parse: Callable[[bytes], Any] = orjson.loads,
     ) -> Any:
-        """One GET with the retry policy of the module docstring; returns the parsed JSON."""
+        """One GET with the retry policy of the module docstring; returns `parse(body)`.
+
+        `parse` raising `ValueError` / `UnicodeDecodeError` marks the body malformed (retried);
+        raising `TestIOResponseError` fails at once, with this request named.
+        """
         attempt = 0
         statuses: list[int | None] = []
         while True:
@@ -381,8 +384,12 @@ class TestIOClient:
             statuses.append(status)
             if response is not None and 200 <= response.status_code < 300:
                 try:
-                    # orjson: parsing is most of the client's CPU on large accounts
-                    return orjson.loads(response.content)
+                    # orjson by default: parsing is most of the client's CPU on large accounts
+                    return parse(response.content)
+                except TestIOResponseError as exc:
+                    raise TestIOResponseError(
+                        str(exc), request=info, status=status, attempts=attempt
+                    ) from None
                 except (ValueError, UnicodeDecodeError):
                     failure = "malformed JSON in the response body"
             elif status is not None and status != 429 and status < 500:

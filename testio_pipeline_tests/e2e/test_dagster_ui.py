@@ -110,7 +110,7 @@ RUN_STATUS = """
 query ($runId: ID!) {
   runOrError(runId: $runId) {
     __typename
-    ... on Run { status tags { key value } }
+    ... on Run { status startTime endTime tags { key value } }
   }
 }
 """
@@ -249,21 +249,23 @@ def _wait_for_run(dev: DagsterDev, run_id: str) -> dict[str, Any]:
     return run
 
 
-def test_a_sync_run_on_the_simulator_succeeds_and_every_asset_turns_fresh(
+def test_sync_runs_on_the_simulator_queue_one_behind_the_other_and_leave_every_asset_fresh(
     dagster_dev: DagsterDev,
 ) -> None:
     # the first run must create every table, so it is the nightly job (everything, full
-    # refresh) with the run config its schedule sends
+    # refresh) with the run config its schedule sends; the 15-minute job is launched right
+    # behind it and must wait in the queue (one `testio/sync` run at a time)
     started = time.monotonic()
-    run_id = _launch(dagster_dev, "full_reconciliation_job", dict(FULL_REFRESH_RUN_CONFIG))
-    run = _wait_for_run(dagster_dev, run_id)
-    print(f"full_reconciliation_job took {time.monotonic() - started:.1f}s (queue + run)")
-    assert {"key": "testio/sync", "value": "full"} in run["tags"]
+    full_id = _launch(dagster_dev, "full_reconciliation_job", dict(FULL_REFRESH_RUN_CONFIG))
+    incremental_id = _launch(dagster_dev, "incremental_sync_job", {})
+    full = _wait_for_run(dagster_dev, full_id)
+    print(f"full_reconciliation_job done after {time.monotonic() - started:.1f}s")
+    incremental = _wait_for_run(dagster_dev, incremental_id)
+    print(f"incremental_sync_job done after {time.monotonic() - started:.1f}s")
 
-    # then the 15-minute job, on the tables the first run created
-    started = time.monotonic()
-    _wait_for_run(dagster_dev, _launch(dagster_dev, "incremental_sync_job", {}))
-    print(f"incremental_sync_job took {time.monotonic() - started:.1f}s (queue + run)")
+    assert {"key": "testio/sync", "value": "full"} in full["tags"]
+    assert {"key": "testio/sync", "value": "incremental"} in incremental["tags"]
+    assert incremental["startTime"] >= full["endTime"], (full, incremental)
 
     def all_fresh() -> dict[str, str] | None:
         nodes = dagster_dev.graphql(ASSET_NODES)["assetNodes"]

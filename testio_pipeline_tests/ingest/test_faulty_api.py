@@ -54,6 +54,7 @@ def test_wrong_token_fails_with_a_clear_error_and_writes_nothing(tmp_path):
         failure = next(e for e in result.all_events if e.is_step_failure)
         message = str(failure.event_specific_data.error)
         assert "401" in message and "/products" in message
+        assert "Check TESTIO_API_TOKEN" in message  # says what to do
         assert secret not in message
         assert query(account.db_path, "SELECT count(*) FROM products") == before
 

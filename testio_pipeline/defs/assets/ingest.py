@@ -14,6 +14,7 @@ from datetime import timedelta
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from testio_pipeline.defs.failures import actionable_failures
 from testio_pipeline.defs.metadata import raise_for_failures, report_metadata, table_definition_metadata
 from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
 from testio_pipeline.sync.bugs import sync_bugs
@@ -50,13 +51,15 @@ def products(
     """Every TestIO product of the customer, with its sections (`has_sections`, `section_ids`)
     detected as the API's quirks require. One `/products` call; products missing from the API
     are kept, since tests and bugs still point at them."""
-    report = sync_products(
-        lambda: testio.client(context.log),
-        warehouse,
-        product_ids=sync_options.product_ids,
-        log=context.log,
-    )
-    return dg.MaterializeResult(metadata=report_metadata(report, PRODUCTS.name, testio.describe_source()))
+    source = testio.describe_source()
+    with actionable_failures(source):
+        report = sync_products(
+            lambda: testio.client(context.log),
+            warehouse,
+            product_ids=sync_options.product_ids,
+            log=context.log,
+        )
+    return dg.MaterializeResult(metadata=report_metadata(report, PRODUCTS.name, source))
 
 
 @dg.asset(
@@ -78,14 +81,15 @@ def features(
     `sync_options.catalog_ttl_minutes` (or on a full refresh); a feature gone from the catalog
     stays with `is_deleted = true`. A product whose catalog fails keeps its previous rows."""
     source = testio.describe_source()
-    report = sync_features(
-        lambda: testio.client(context.log),
-        warehouse,
-        full_refresh=sync_options.full_refresh,
-        product_ids=sync_options.product_ids,
-        catalog_ttl=timedelta(minutes=sync_options.catalog_ttl_minutes),
-        log=context.log,
-    )
+    with actionable_failures(source):
+        report = sync_features(
+            lambda: testio.client(context.log),
+            warehouse,
+            full_refresh=sync_options.full_refresh,
+            product_ids=sync_options.product_ids,
+            catalog_ttl=timedelta(minutes=sync_options.catalog_ttl_minutes),
+            log=context.log,
+        )
     raise_for_failures(report, FEATURES.name, source, RETRY_WHAT_TO_DO)
     return dg.MaterializeResult(metadata=report_metadata(report, FEATURES.name, source))
 
@@ -128,14 +132,15 @@ def tests_and_test_features(
 ) -> Iterator[dg.MaterializeResult]:
     """Tests and their test features come from the same responses, so one step writes both."""
     source = testio.describe_source()
-    report = sync_tests(
-        lambda: testio.client(context.log),
-        warehouse,
-        run_id=context.run.run_id,
-        full_refresh=sync_options.full_refresh,
-        product_ids=sync_options.product_ids,
-        log=context.log,
-    )
+    with actionable_failures(source):
+        report = sync_tests(
+            lambda: testio.client(context.log),
+            warehouse,
+            run_id=context.run.run_id,
+            full_refresh=sync_options.full_refresh,
+            product_ids=sync_options.product_ids,
+            log=context.log,
+        )
     for record in report.skipped:
         context.log.warning(
             f"skipped test record: product {record.product_id}, position {record.position} "
@@ -169,14 +174,15 @@ def bugs(
     sync are fetched, in batches of `filter_test_cycle_ids`; a full refresh fetches all and
     deletes bugs the API no longer returns."""
     source = testio.describe_source()
-    report = sync_bugs(
-        lambda: testio.client(context.log),
-        warehouse,
-        batch_size=testio.bug_batch_size,
-        full_refresh=sync_options.full_refresh,
-        product_ids=sync_options.product_ids,
-        log=context.log,
-    )
+    with actionable_failures(source):
+        report = sync_bugs(
+            lambda: testio.client(context.log),
+            warehouse,
+            batch_size=testio.bug_batch_size,
+            full_refresh=sync_options.full_refresh,
+            product_ids=sync_options.product_ids,
+            log=context.log,
+        )
     raise_for_failures(report, BUGS.name, source, RETRY_WHAT_TO_DO)
     return dg.MaterializeResult(metadata=report_metadata(report, BUGS.name, source))
 
@@ -192,7 +198,8 @@ def bugs(
 def users(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Testers (bug authors) and customer users (test creators and submitters), derived in
     DuckDB from the stored tests and bugs: the API has no users endpoint."""
-    report = sync_users(warehouse, log=context.log)
+    with actionable_failures("warehouse"):
+        report = sync_users(warehouse, log=context.log)
     return dg.MaterializeResult(metadata=report_metadata(report, USERS.name, "warehouse"))
 
 

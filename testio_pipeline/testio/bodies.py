@@ -1,0 +1,93 @@
+"""Raw `/bugs` bodies: checked at fetch time, kept as bytes, parsed later in DuckDB.
+
+A large account answers ~220,000 bugs. Building a Python dict per bug (orjson) and then a row
+per bug cost the client more CPU than the API spent producing them, so the client no longer
+parses bugs: it checks each body just enough to decide between "retry", "fail loudly" and
+"keep", hands the bytes on, and `testio_pipeline.testio.bug_rows` turns the stored bodies into
+rows in DuckDB at write time.
+
+The check decodes with msgspec into one single-field struct per bug, in C: ~1.5 µs a bug,
+against ~10 µs for `orjson.loads` and ~7-11 µs for a `json_valid` round trip through an
+in-memory DuckDB connection (measured on a 91-bug body of the simulator). It guarantees:
+
+- the body is UTF-8 JSON, else `MalformedBody` (a `ValueError`: the client retries it like any
+  broken 2xx);
+- the body is an object whose `bugs` is a list of objects, else `TestIOResponseError`;
+- every bug has a valid integer `id` (an integer, or a string of ASCII digits, within BIGINT),
+  else `TestIOResponseError` naming the bug's position. `bug_rows` applies the same rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import msgspec
+
+from testio_pipeline.testio.errors import TestIOError, TestIOResponseError
+
+BIGINT_MIN = -(2**63)
+BIGINT_MAX = 2**63 - 1
+
+
+class MalformedBody(ValueError):
+    """A 2xx body that is not UTF-8 JSON: a transport accident, worth retrying."""
+
+
+class _BugKey(msgspec.Struct, gc=False):
+    # everything but the id is skipped by the decoder (still checked to be well-formed JSON)
+    id: Union[int, str]
+
+
+class _BugsEnvelope(msgspec.Struct, gc=False):
+    bugs: list[_BugKey]
+
+
+_DECODER = msgspec.json.Decoder(_BugsEnvelope)
+
+
+@dataclass(frozen=True)
+class BugBody:
+    """The outcome of one `/bugs` request: its checked body, or the error it ended with.
+
+    `test_ids` are the ids the request asked for, including tests that have no bugs, so a
+    caller can mark them synced. On success `body` holds the response bytes as received and
+    `bug_count` the length of its `bugs` list; on failure (after the client's retries)
+    `error` is set and `body` is empty.
+    """
+
+    test_ids: tuple[int, ...]
+    body: bytes = b""
+    bug_count: int = 0
+    error: TestIOError | None = None
+
+
+def valid_id(value: int | str) -> bool:
+    """Whether a decoded `id` is one `bug_rows` stores: digits only, within BIGINT."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not (value.isascii() and value.isdigit()):
+            return False
+        value = int(value)
+    return BIGINT_MIN <= value <= BIGINT_MAX
+
+
+def check_bug_body(body: bytes) -> int:
+    """The number of bugs in a raw `/bugs` body, after the checks of the module docstring."""
+    try:
+        # msgspec skips unknown strings without checking their encoding; the api promises UTF-8
+        body.decode("utf-8")
+        envelope = _DECODER.decode(body)
+    except msgspec.ValidationError as exc:
+        raise TestIOResponseError(
+            f"expected a JSON object with a list of bug objects under 'bugs', each with an "
+            f"integer 'id': {exc}"
+        ) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise MalformedBody(f"malformed JSON: {exc}") from None
+    for position, bug in enumerate(envelope.bugs):
+        if not valid_id(bug.id):
+            raise TestIOResponseError(
+                f"bug at $.bugs[{position}] has no valid integer 'id': {bug.id!r:.80}"
+            )
+    return len(envelope.bugs)

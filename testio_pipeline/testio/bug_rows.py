@@ -1,0 +1,238 @@
+"""`bugs` rows from raw `/bugs` response bodies, parsed by DuckDB: the one definition of a bug row.
+
+Why SQL and not a Python function like the other `*_row` models: volume. A large account has
+~220,000 bugs; turning each into a dict and then a row cost ~0.12 ms of client CPU per bug,
+more than the API spent serving it. The client now stores each checked body as a file
+(`testio_pipeline.testio.bodies`, `testio_pipeline.warehouse.staged_bodies`) and DuckDB reads
+the files with an explicit schema (`bugs` as `JSON[]`), unnests them and builds the columns in
+C, in bounded memory, at write time.
+
+The semantics are those of the warehouse contract and of `models` for the other tables:
+
+- ids come from `id`, `test.id`, `product.id`, `test_feature.id` and `test_feature.feature_id`:
+  an integer, or a string of ASCII digits (surrounding whitespace allowed), within BIGINT;
+  anything else (bool, float, object, missing) is NULL. A bug without a valid `id` fails
+  loudly, naming its file; `test_feature` missing, null or empty gives NULL links and the bug
+  is kept; a bug whose `test.id` is not among the tests asked for is kept too;
+- `auto_accepted` / `known` are JSON booleans, anything else NULL;
+- `reported_at` / `exported_at`: null, missing or blank is NULL; an ISO-8601 string with an
+  offset (`+02:00`, `+0200`, `+02`, `Z`) becomes that UTC instant, one without an offset is
+  taken as UTC; a non-string or an unparseable string fails loudly naming the bug;
+- `author_name` is `author.name` when it is a string;
+- `steps` is a list of strings without blank entries: a list is kept (non-string items as
+  their JSON text, nulls dropped), a string is split on line breaks with each line stripped,
+  null or missing is `[]`, any other value is the one-item list of its JSON text;
+- `expected_result` / `actual_result` are NULL unless a non-blank string (kept unstripped);
+- `title`, `severity`, `status`, `language`, `location` are the string (other JSON values as
+  their JSON text);
+- `raw` is the bug object as compact JSON text, non-ASCII kept as is;
+- a bug id seen more than once keeps the occurrence in the last file (by file name), and
+  within a file the last one: the stage names files in arrival order.
+
+"Whitespace" and "line break" follow Python's `str.strip` / `str.splitlines`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from testio_pipeline.testio.errors import TestIOResponseError
+
+# the JSON reader needs a whole body in one buffer and allocates about twice this per thread:
+# DuckDB's own default (16 MB) unless the caller knows its largest body (~100 KB for 15 tests)
+DEFAULT_MAX_BODY_BYTES = 16 << 20
+MIN_MAX_BODY_BYTES = 1 << 20
+# a prefix DuckDB's `error()` messages carry, so a caller can tell them from other failures
+ERROR_PREFIX = "bug_rows:"
+
+# python's str.isspace set (what str.strip removes), as an RE2 class
+_WS = r"[\s\v\x{1c}-\x{1f}\x{85}\p{Z}]"
+# python's str.splitlines boundaries
+_LINE_BREAK = r"\r\n|[\n\r\v\f\x{1c}-\x{1e}\x{85}\x{2028}\x{2029}]"
+_OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2}){0,2}(\.[0-9]+)?)$"
+
+# the fields a row needs, each kept as JSON so its type can be checked before it is used;
+# json_transform parses a bug once and gives NULL where a parent is not an object
+_STRUCTURE = (
+    '{"id": "JSON", "test": {"id": "JSON"}, "product": {"id": "JSON"}, '
+    '"test_feature": {"id": "JSON", "feature_id": "JSON"}, "title": "JSON", '
+    '"severity": "JSON", "status": "JSON", "auto_accepted": "JSON", "known": "JSON", '
+    '"reported_at": "JSON", "author": {"name": "JSON"}, "language": "JSON", '
+    '"location": "JSON", "steps": "JSON", "expected_result": "JSON", '
+    '"actual_result": "JSON", "exported_at": "JSON"}'
+)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _type(value: str) -> str:
+    # SQL NULL (missing key, non-object parent) and JSON null both read as 'NULL'
+    return f"coalesce(json_type({value}), 'NULL')"
+
+
+def _id(value: str) -> str:
+    return (
+        f"CASE json_type({value}) WHEN 'UBIGINT' THEN TRY_CAST({value} AS BIGINT) "
+        f"WHEN 'BIGINT' THEN TRY_CAST({value} AS BIGINT) "
+        f"WHEN 'VARCHAR' THEN TRY_CAST(regexp_extract({value} ->> '$', "
+        f"'^{_WS}*([0-9]+){_WS}*$', 1) AS BIGINT) END"
+    )
+
+
+def _text(value: str) -> str:
+    # a string unquoted; any other JSON value as its text; null as NULL
+    return f"CASE WHEN {_type(value)} <> 'NULL' THEN {value} ->> '$' END"
+
+
+def _string(value: str) -> str:
+    return f"CASE WHEN json_type({value}) = 'VARCHAR' THEN {value} ->> '$' END"
+
+
+def _bool(value: str) -> str:
+    return f"CASE WHEN json_type({value}) = 'BOOLEAN' THEN {value} = 'true' END"
+
+
+def _not_blank(value: str) -> str:
+    return f"CASE WHEN NOT regexp_full_match({value}, '{_WS}*') THEN {value} END"
+
+
+def _strip(text: str) -> str:
+    return f"regexp_replace({text}, '^{_WS}+|{_WS}+$', '', 'g')"
+
+
+def _timestamp(name: str) -> str:
+    # reads the columns <name>_type (JSON type) and <name>_text (the stripped string)
+    kind, text = f"{name}_type", f"{name}_text"
+    parsed = (
+        f"CASE WHEN regexp_matches({text}, '{_OFFSET}') THEN TRY_CAST({text} AS TIMESTAMPTZ) "
+        f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMP)) END"
+    )
+    problem = (
+        f"'{ERROR_PREFIX} bug ' || id || ' {name} is not an ISO-8601 timestamp: ' "
+        f"|| left(f.{name}::VARCHAR, 80) || ' (in ' || filename || ')'"
+    )
+    return (
+        f"CASE WHEN {kind} = 'NULL' OR {text} = '' THEN NULL "
+        f"ELSE coalesce(CASE WHEN {kind} = 'VARCHAR' THEN {parsed} END, error({problem})) END"
+    )
+
+
+def _steps(value: str) -> str:
+    from_list = (
+        f"list_filter(list_transform(TRY_CAST({value} AS JSON[]), s -> {_text('s')}), "
+        f"s -> NOT regexp_full_match(s, '{_WS}*'))"
+    )
+    from_text = (
+        f"list_filter(list_transform(regexp_split_to_array({value} ->> '$', '{_LINE_BREAK}'), "
+        f"s -> {_strip('s')}), s -> s <> '')"
+    )
+    return (
+        f"CASE {_type(value)} WHEN 'ARRAY' THEN {from_list} WHEN 'VARCHAR' THEN {from_text} "
+        f"WHEN 'NULL' THEN []::VARCHAR[] ELSE [{value}::VARCHAR] END"
+    )
+
+
+def _files_sql(files: str | Path | Sequence[str | Path]) -> str:
+    if isinstance(files, (str, Path)):
+        return _literal(str(files))
+    return "[" + ", ".join(_literal(str(f)) for f in files) + "]::VARCHAR[]"
+
+
+def bug_rows_sql(
+    files: str | Path | Sequence[str | Path],
+    customer_id: int,
+    synced_at: datetime,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> str:
+    """A SELECT of exactly the `bugs` columns (in `BUGS` order), one row per bug id.
+
+    `files` is a glob or a list of files, each one `/bugs` response body (a JSON object with a
+    `bugs` array) of at most `max_body_bytes`; the semantics are those of the module
+    docstring. Running it raises a `duckdb.Error` whose message contains `ERROR_PREFIX` for a
+    bug without a valid id or with a broken timestamp: see `raise_for_bug_rows_error`. Values
+    are inlined (file names quoted), so the SQL can be handed to `merge` as a source as is.
+    """
+    if synced_at.tzinfo is None:
+        raise ValueError("synced_at must be timezone-aware")
+    synced = _literal(synced_at.astimezone(timezone.utc).isoformat())
+    max_object = max(int(max_body_bytes), MIN_MAX_BODY_BYTES)
+    no_id = (
+        f"'{ERROR_PREFIX} bug has no valid integer ''id'' (in ' || filename || '): ' "
+        f"|| left(bug::VARCHAR, 200)"
+    )
+    return f"""
+WITH bodies AS (
+    SELECT filename, bugs
+    FROM read_json({_files_sql(files)}, columns = {{bugs: 'JSON[]'}}, format = 'unstructured',
+                   filename = true, maximum_object_size = {max_object})
+),
+items AS (
+    SELECT filename, unnest(bugs) AS bug, unnest(range(len(bugs))) AS position FROM bodies
+),
+fields AS (
+    SELECT filename, position, bug, json_transform(bug, {_literal(_STRUCTURE)}) AS f
+    FROM items
+),
+latest AS (
+    SELECT *, {_id("f.id")} AS id FROM fields
+    QUALIFY row_number() OVER (PARTITION BY id ORDER BY filename DESC, position DESC) = 1
+),
+prepared AS (
+    SELECT *,
+        {_type("f.reported_at")} AS reported_at_type,
+        {_strip(_string("f.reported_at"))} AS reported_at_text,
+        {_type("f.exported_at")} AS exported_at_type,
+        {_strip(_string("f.exported_at"))} AS exported_at_text,
+        {_string("f.expected_result")} AS expected_text,
+        {_string("f.actual_result")} AS actual_text
+    FROM latest
+)
+SELECT
+    CAST({int(customer_id)} AS BIGINT) AS customer_id,
+    CASE WHEN id IS NULL THEN error({no_id}) ELSE id END AS id,
+    {_id("f.test.id")} AS test_id,
+    {_id("f.product.id")} AS product_id,
+    {_id("f.test_feature.id")} AS test_feature_id,
+    {_id("f.test_feature.feature_id")} AS feature_id,
+    {_text("f.title")} AS title,
+    {_text("f.severity")} AS severity,
+    {_text("f.status")} AS status,
+    {_bool("f.auto_accepted")} AS auto_accepted,
+    {_bool("f.known")} AS known,
+    {_timestamp("reported_at")} AS reported_at,
+    {_string("f.author.name")} AS author_name,
+    {_text("f.language")} AS language,
+    {_text("f.location")} AS location,
+    {_steps("f.steps")} AS steps,
+    {_not_blank("expected_text")} AS expected_result,
+    {_not_blank("actual_text")} AS actual_result,
+    {_timestamp("exported_at")} AS exported_at,
+    CAST({synced} AS TIMESTAMPTZ) AS synced_at,
+    CAST(bug AS JSON) AS raw
+FROM prepared
+"""
+
+
+_FILE_IN_MESSAGE = re.compile(r"\(in (.+?)\)")
+
+
+def raise_for_bug_rows_error(error: Exception, describe_file: dict[str, str] | None = None) -> None:
+    """Re-raise a DuckDB error of `bug_rows_sql` as a `TestIOResponseError`; else do nothing.
+
+    `describe_file` maps a body file to what a reader should see instead (e.g. "the /bugs
+    response for tests 1, 2, 3").
+    """
+    message = str(error)
+    if ERROR_PREFIX not in message:
+        return
+    detail = message[message.index(ERROR_PREFIX) + len(ERROR_PREFIX) :].strip()
+    match = _FILE_IN_MESSAGE.search(detail)
+    if match and describe_file and match.group(1) in describe_file:
+        detail = detail.replace(match.group(0), f"(in {describe_file[match.group(1)]})")
+    raise TestIOResponseError(detail) from error
