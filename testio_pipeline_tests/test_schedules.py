@@ -8,7 +8,7 @@ the real `testio_pipeline.definitions`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from dagster._utils.schedules import cron_string_iterator
 
 from testio_pipeline.defs import schedules
 from testio_pipeline.defs.freshness import apply_freshness_policies, window_for
+from testio_pipeline.defs.resources import SyncOptionsResource
 from testio_pipeline.defs.schedules import (
     FULL_REFRESH_RUN_CONFIG,
     JOBS,
@@ -43,67 +44,47 @@ CATALOG_INGEST = {"products", "features"}
 ANALYTICS = {"feature_bug_density", "product_quality", "feature_coverage_gaps", "tester_stats"}
 
 
-class SyncOptionsResource(dg.ConfigurableResource):
-    """Stand-in with the fields of the real `sync_options` resource that the jobs configure."""
-
-    full_refresh: bool = False
-    product_ids: list[int] = []
+# the project's asset graph: key -> (group, deps); tests and test_features are one multi-asset
+GRAPH: dict[str, tuple[str, list[str]]] = {
+    "products": ("ingest", []),
+    "features": ("ingest", ["products"]),
+    "bugs": ("ingest", ["tests"]),
+    "users": ("ingest", ["tests", "bugs"]),
+    "feature_bug_density": ("analytics", ["features", "test_features", "bugs"]),
+    "product_quality": ("analytics", ["products", "tests", "bugs"]),
+    "feature_coverage_gaps": ("analytics", ["features", "test_features"]),
+    # reads no catalog table, so the hourly catalog run has no reason to recompute it
+    "tester_stats": ("analytics", ["bugs", "users"]),
+}
 
 
 def _standin_assets(seen: list[tuple[str, bool, list[int]]]) -> list[dg.AssetsDefinition]:
     """The project's asset graph with bodies that only record (key, full_refresh, product_ids)."""
 
-    def record(key: str, options: SyncOptionsResource) -> None:
-        seen.append((key, options.full_refresh, list(options.product_ids)))
+    def standin(key: str, group: str, deps: list[str]) -> dg.AssetsDefinition:
+        @dg.asset(name=key, group_name=group, deps=deps, pool="duckdb_writer")
+        def _standin(sync_options: SyncOptionsResource) -> None:
+            seen.append((key, sync_options.full_refresh, list(sync_options.product_ids)))
 
-    @dg.asset(group_name="ingest", pool="duckdb_writer")
-    def products(sync_options: SyncOptionsResource) -> None:
-        record("products", sync_options)
-
-    @dg.asset(group_name="ingest", pool="duckdb_writer", deps=[products])
-    def features(sync_options: SyncOptionsResource) -> None:
-        record("features", sync_options)
+        return _standin
 
     @dg.multi_asset(
         pool="duckdb_writer",
         specs=[
-            dg.AssetSpec("tests", group_name="ingest", deps=[products]),
-            dg.AssetSpec("test_features", group_name="ingest", deps=[products]),
+            dg.AssetSpec("tests", group_name="ingest", deps=["products"]),
+            dg.AssetSpec("test_features", group_name="ingest", deps=["products"]),
         ],
     )
     def tests_and_test_features(
         sync_options: SyncOptionsResource,
     ) -> Iterator[dg.MaterializeResult]:
-        record("tests", sync_options)
+        seen.append(("tests", sync_options.full_refresh, list(sync_options.product_ids)))
         yield dg.MaterializeResult(asset_key="tests")
         yield dg.MaterializeResult(asset_key="test_features")
 
-    @dg.asset(group_name="ingest", pool="duckdb_writer", deps=["tests"])
-    def bugs(sync_options: SyncOptionsResource) -> None:
-        record("bugs", sync_options)
-
-    @dg.asset(group_name="ingest", pool="duckdb_writer", deps=["tests", bugs])
-    def users(sync_options: SyncOptionsResource) -> None:
-        record("users", sync_options)
-
-    def analytics(name: str, deps: Sequence[str]) -> dg.AssetsDefinition:
-        @dg.asset(name=name, group_name="analytics", pool="duckdb_writer", deps=deps)
-        def _analytics(sync_options: SyncOptionsResource) -> None:
-            record(name, sync_options)
-
-        return _analytics
-
     return [
-        products,
-        features,
         tests_and_test_features,
-        bugs,
-        users,
-        analytics("feature_bug_density", ["features", "test_features", "bugs"]),
-        analytics("product_quality", ["products", "tests", "bugs"]),
-        analytics("feature_coverage_gaps", ["features", "test_features"]),
-        # reads no catalog table, so the hourly catalog run has no reason to recompute it
-        analytics("tester_stats", ["bugs", "users"]),
+        *(standin(key, group, deps) for key, (group, deps) in GRAPH.items()),
     ]
 
 
@@ -229,17 +210,23 @@ def test_nightly_run_config_reaches_the_assets_as_a_full_refresh() -> None:
     assert all(full_refresh for _, full_refresh, _ in seen), seen
 
 
-def test_full_reconciliation_launched_by_hand_defaults_to_full_refresh_but_can_be_narrowed() -> None:
+def test_full_reconciliation_by_hand_defaults_to_full_refresh() -> None:
     seen: list[tuple[str, bool, list[int]]] = []
     job = _standin_defs(seen).resolve_job_def("full_reconciliation_job")
 
     assert job.execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
     assert {full_refresh for _, full_refresh, _ in seen} == {True}
 
-    seen.clear()
-    narrowed = {"resources": {"sync_options": {"config": {"product_ids": [54]}}}}
+
+def test_own_sync_options_replace_the_full_refresh_default_as_a_whole() -> None:
+    """Dagster applies a job's default config per resource, not per field: whoever passes
+    `sync_options` to the nightly job must pass `full_refresh: true` too (docs/ui.md says so)."""
+    seen: list[tuple[str, bool, list[int]]] = []
+    job = _standin_defs(seen).resolve_job_def("full_reconciliation_job")
+    only_products = {"resources": {"sync_options": {"config": {"product_ids": [54]}}}}
+
     assert job.execute_in_process(
-        run_config=narrowed, instance=dg.DagsterInstance.ephemeral()
+        run_config=only_products, instance=dg.DagsterInstance.ephemeral()
     ).success
     assert {(full_refresh, tuple(ids)) for _, full_refresh, ids in seen} == {(False, (54,))}
 
@@ -247,9 +234,13 @@ def test_full_reconciliation_launched_by_hand_defaults_to_full_refresh_but_can_b
 def test_a_launchpad_run_config_forces_a_full_refresh_of_one_product() -> None:
     seen: list[tuple[str, bool, list[int]]] = []
     job = _standin_defs(seen).resolve_job_def("incremental_sync_job")
-    forced = {"resources": {"sync_options": {"config": {"full_refresh": True, "product_ids": [7]}}}}
+    forced = {
+        "resources": {"sync_options": {"config": {"full_refresh": True, "product_ids": [7]}}}
+    }
 
-    assert job.execute_in_process(run_config=forced, instance=dg.DagsterInstance.ephemeral()).success
+    assert job.execute_in_process(
+        run_config=forced, instance=dg.DagsterInstance.ephemeral()
+    ).success
     assert {(full_refresh, tuple(ids)) for _, full_refresh, ids in seen} == {(True, (7,))}
 
 

@@ -33,6 +33,10 @@ FRESHNESS_DAEMON_INTERVAL_SECONDS = "5"
 T = TypeVar("T")
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -157,8 +161,9 @@ class DagsterDev:
             except psutil.NoSuchProcess:
                 pass
         if self.process.poll() is None:
+            described.append(f"{self.process.pid}: dagster dev itself did not exit on SIGTERM")
             os.killpg(self.process.pid, signal.SIGKILL)
-            described.append(f"{self.process.pid}: dagster dev itself ignored SIGTERM")
+            self.process.wait(timeout=30)
         return described
 
 
@@ -232,6 +237,9 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev
             stdin=subprocess.DEVNULL,
             # its own process group: the test can find (and, if it must, kill) all of it
             start_new_session=True,
+            # started the way `scripts/ui &` from a script or CI starts it: SIGINT ignored, which
+            # dagster dev would turn into ignoring SIGTERM too unless scripts/ui undoes it
+            preexec_fn=_ignore_sigint,
         )
     dev = DagsterDev(
         process=process,
