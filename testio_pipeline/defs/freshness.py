@@ -23,7 +23,6 @@ import dagster as dg
 # scales every window, e.g. 2 for a deployment that syncs half as often; read at load time
 FRESHNESS_SCALE_ENV_VAR = "TESTIO_FRESHNESS_SCALE"
 
-INGEST_GROUP = "ingest"
 ANALYTICS_GROUP = "analytics"
 
 
@@ -48,9 +47,11 @@ class FreshnessWindow:
         return dg.FreshnessPolicy.time_window(fail_window=self.fail, warn_window=self.warn)
 
 
-# synced every 15 minutes by incremental_sync_job: one missed tick warns, three fail
+# synced every 15 minutes by incremental_sync_job: warns when a run is 5 minutes overdue,
+# fails when two ticks in a row brought nothing
 INCREMENTAL_WINDOW = FreshnessWindow(warn=timedelta(minutes=20), fail=timedelta(minutes=45))
-# synced hourly by catalog_sync_job: one missed tick fails
+# synced hourly by catalog_sync_job: warns when a run is overdue at all (a slower run than
+# the previous one shows WARN for the seconds it is slower), fails when one tick brought nothing
 CATALOG_WINDOW = FreshnessWindow(warn=timedelta(hours=1), fail=timedelta(hours=2))
 
 WINDOWS_BY_KEY: Mapping[str, FreshnessWindow] = {

@@ -32,7 +32,6 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
 
-INGEST_GROUP = "ingest"
 ANALYTICS_GROUP = "analytics"
 
 # assets whose source changes all day: new tests, new bugs, status changes

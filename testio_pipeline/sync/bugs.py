@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
@@ -59,6 +60,16 @@ def tests_needing_bugs(
     return dict(rows)
 
 
+@dataclass
+class _Fetched:
+    """What the fetch phase leaves for the write phase besides the staged files."""
+
+    synced: list[int] = field(default_factory=list)
+    bug_ids: set[int] = field(default_factory=set)
+    duplicate_ids: set[int] = field(default_factory=set)
+    bugs: int = 0
+
+
 async def _fetch_bodies(
     make_client: ClientFactory,
     test_ids: list[int],
@@ -66,14 +77,14 @@ async def _fetch_bodies(
     stage: StagedBodies,
     report: SyncReport,
     log: logging.Logger | None,
-) -> list[int]:
-    """Stage the `/bugs` body of every batch; returns the test ids whose bugs arrived.
+) -> _Fetched:
+    """Stage the `/bugs` body of every batch; returns the test ids whose bugs arrived and
+    the bug ids that arrived more than once.
 
     A batch that failed after retries is recorded in `report.failures` and its tests are
     left out, so they stay unstamped and the next run fetches them again.
     """
-    synced: list[int] = []
-    bugs = 0
+    fetched = _Fetched()
     async with make_client() as client:
         try:
             async for batch in client.iter_bug_bodies(test_ids, batch_size=batch_size):
@@ -86,12 +97,15 @@ async def _fetch_bodies(
                         log.warning(f"bugs of {scope} not synced this run: {batch.error}")
                     continue
                 stage.add(batch.body, f"the /bugs response for tests {_ids(batch.test_ids)}")
-                synced.extend(batch.test_ids)
-                bugs += batch.bug_count
+                fetched.synced.extend(batch.test_ids)
+                fetched.bugs += batch.bug_count
+                for bug_id in batch.bug_ids:
+                    if bug_id in fetched.bug_ids:
+                        fetched.duplicate_ids.add(bug_id)
+                    fetched.bug_ids.add(bug_id)
         finally:
             report.add_client_stats(client.stats)
-    report.notes["bugs_fetched"] = bugs
-    return synced
+    return fetched
 
 
 def _ids(test_ids: tuple[int, ...]) -> str:
@@ -101,6 +115,7 @@ def _ids(test_ids: tuple[int, ...]) -> str:
 def _merge_bugs(
     con: duckdb.DuckDBPyConnection,
     stage: StagedBodies,
+    duplicate_ids: set[int],
     customer_id: int,
     synced_at: datetime,
 ) -> MergeCounts:
@@ -109,7 +124,13 @@ def _merge_bugs(
     # with nothing staged the source is an empty result of the table's own shape: the merge
     # still deletes the bugs of synced tests that no longer have any
     source = (
-        bug_rows_sql(files, customer_id, synced_at, max_body_bytes=stage.largest_body)
+        bug_rows_sql(
+            files,
+            customer_id,
+            synced_at,
+            max_body_bytes=stage.largest_body,
+            duplicate_ids=duplicate_ids,
+        )
         if files
         else f"SELECT * FROM {BUGS.name} WHERE false"
     )
@@ -153,12 +174,16 @@ def sync_bugs(
         log.info(f"bugs: fetching bugs of {len(needing):,} tests")
     with StagedBodies("bugs") as stage:
         synced_at = utc_now()
-        synced = (
+        fetched = (
             asyncio.run(_fetch_bodies(make_client, list(needing), batch_size, stage, report, log))
             if needing
-            else []
+            else _Fetched()
         )
-        report.notes["bugs_staged_bytes"] = stage.byte_count
+        synced = fetched.synced
+        report.notes["bugs_fetched"] = fetched.bugs
+        report.notes["bugs_fetched_twice"] = len(fetched.duplicate_ids)
+        # the ids are only needed to find repeats; free them before DuckDB needs the memory
+        fetched.bug_ids.clear()
         now = utc_now()
         with warehouse.write(log) as con:
             configure_memory(con, temp_directory=stage.directory / SPILL_DIRECTORY)
@@ -171,7 +196,7 @@ def sync_bugs(
             con.register("synced_tests_arrow", synced_tests)
             con.execute("CREATE OR REPLACE TEMP TABLE synced_tests AS SELECT * FROM synced_tests_arrow")
             con.unregister("synced_tests_arrow")
-            counts = _merge_bugs(con, stage, customer_id, synced_at)
+            counts = _merge_bugs(con, stage, fetched.duplicate_ids, customer_id, synced_at)
             con.execute(
                 f"""
                 UPDATE {TESTS.name} AS t

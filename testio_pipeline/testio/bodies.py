@@ -52,28 +52,33 @@ class BugBody:
 
     `test_ids` are the ids the request asked for, including tests that have no bugs, so a
     caller can mark them synced. On success `body` holds the response bytes as received and
-    `bug_count` the length of its `bugs` list; on failure (after the client's retries)
+    `bug_ids` the id of each of its bugs, in order; on failure (after the client's retries)
     `error` is set and `body` is empty.
     """
 
     test_ids: tuple[int, ...]
     body: bytes = b""
-    bug_count: int = 0
+    bug_ids: tuple[int, ...] = ()
     error: TestIOError | None = None
 
+    @property
+    def bug_count(self) -> int:
+        """How many bugs the body holds."""
+        return len(self.bug_ids)
 
-def valid_id(value: int | str) -> bool:
-    """Whether a decoded `id` is one `bug_rows` stores: digits only, within BIGINT."""
+
+def valid_id(value: int | str) -> int | None:
+    """A decoded `id` as `bug_rows` stores it (digits only, within BIGINT), else None."""
     if isinstance(value, str):
         value = value.strip()
         if not (value.isascii() and value.isdigit()):
-            return False
+            return None
         value = int(value)
-    return BIGINT_MIN <= value <= BIGINT_MAX
+    return value if BIGINT_MIN <= value <= BIGINT_MAX else None
 
 
-def check_bug_body(body: bytes) -> int:
-    """The number of bugs in a raw `/bugs` body, after the checks of the module docstring."""
+def check_bug_body(body: bytes) -> tuple[int, ...]:
+    """The ids of the bugs in a raw `/bugs` body, in order, after the module docstring's checks."""
     try:
         # msgspec skips unknown strings without checking their encoding; the api promises UTF-8
         body.decode("utf-8")
@@ -85,9 +90,12 @@ def check_bug_body(body: bytes) -> int:
         ) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise MalformedBody(f"malformed JSON: {exc}") from None
+    ids = []
     for position, bug in enumerate(envelope.bugs):
-        if not valid_id(bug.id):
+        bug_id = valid_id(bug.id)
+        if bug_id is None:
             raise TestIOResponseError(
                 f"bug at $.bugs[{position}] has no valid integer 'id': {bug.id!r:.80}"
             )
-    return len(envelope.bugs)
+        ids.append(bug_id)
+    return tuple(ids)

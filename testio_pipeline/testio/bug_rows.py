@@ -35,7 +35,7 @@ The semantics are those of the warehouse contract and of `models` for the other 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -137,6 +137,21 @@ def _steps(value: str) -> str:
     )
 
 
+def _deduplicated(relation: str, duplicate_ids: Collection[int] | None) -> str:
+    last = "QUALIFY row_number() OVER (PARTITION BY id ORDER BY filename DESC, position DESC) = 1"
+    if duplicate_ids is None:
+        return f"SELECT * FROM {relation} {last}"
+    if not duplicate_ids:
+        return f"SELECT * FROM {relation}"
+    ids = "[" + ", ".join(str(int(i)) for i in sorted(set(duplicate_ids))) + "]::BIGINT[]"
+    # NOT MATERIALIZED above: each branch reads the files again instead of DuckDB keeping a
+    # copy of every bug in memory; this path only runs when the API repeated a bug
+    return (
+        f"SELECT * FROM {relation} WHERE id IS NULL OR NOT list_contains({ids}, id) "
+        f"UNION ALL SELECT * FROM {relation} WHERE list_contains({ids}, id) {last}"
+    )
+
+
 def _files_sql(files: str | Path | Sequence[str | Path]) -> str:
     if isinstance(files, (str, Path)):
         return _literal(str(files))
@@ -149,6 +164,7 @@ def bug_rows_sql(
     synced_at: datetime,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    duplicate_ids: Collection[int] | None = None,
 ) -> str:
     """A SELECT of exactly the `bugs` columns (in `BUGS` order), one row per bug id.
 
@@ -157,6 +173,12 @@ def bug_rows_sql(
     docstring. Running it raises a `duckdb.Error` whose message contains `ERROR_PREFIX` for a
     bug without a valid id or with a broken timestamp: see `raise_for_bug_rows_error`. Values
     are inlined (file names quoted), so the SQL can be handed to `merge` as a source as is.
+
+    Deduplication needs a window over every bug, which DuckDB cannot spill, so a caller that
+    knows which ids occur more than once (the client decodes every id anyway) passes them as
+    `duplicate_ids`, and only those bugs go through the window; None means "unknown": every
+    bug does. Passing too few duplicates makes the result repeat an id, which `merge`
+    rejects loudly.
     """
     if synced_at.tzinfo is None:
         raise ValueError("synced_at must be timezone-aware")
@@ -179,9 +201,11 @@ fields AS (
     SELECT filename, position, bug, json_transform(bug, {_literal(_STRUCTURE)}) AS f
     FROM items
 ),
-latest AS (
+keyed AS NOT MATERIALIZED (
     SELECT *, {_id("f.id")} AS id FROM fields
-    QUALIFY row_number() OVER (PARTITION BY id ORDER BY filename DESC, position DESC) = 1
+),
+latest AS (
+    {_deduplicated("keyed", duplicate_ids)}
 ),
 prepared AS (
     SELECT *,

@@ -63,7 +63,7 @@ Sleep = Callable[[float], Awaitable[Any]]
 RawObject = dict[str, Any]
 
 
-def _checked_bug_body(body: bytes) -> tuple[bytes, int]:
+def _checked_bug_body(body: bytes) -> tuple[bytes, tuple[int, ...]]:
     return body, check_bug_body(body)
 
 
@@ -338,8 +338,8 @@ class TestIOClient:
         """One `/bugs` request for these test ids, checked; raises `TestIOError` on failure."""
         query = (("filter_test_cycle_ids", ",".join(str(i) for i in test_ids)),)
         info = RequestInfo("GET", settings.BUGS_PATH, settings.BUGS_PATH, query)
-        body, count = await self._get(info, parse=_checked_bug_body)
-        return BugBody(tuple(test_ids), body, count)
+        body, bug_ids = await self._get(info, parse=_checked_bug_body)
+        return BugBody(tuple(test_ids), body, bug_ids)
 
     async def _bug_batch_outcome(self, test_ids: Sequence[int]) -> BugBody:
         try:

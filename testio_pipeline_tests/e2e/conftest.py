@@ -103,7 +103,7 @@ class DagsterDev:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self.fail(f"dagster dev exited ({self.process.returncode}) while waiting for {what}")
+                self.fail(f"dagster dev exited ({self.process.returncode}) awaiting {what}")
             try:
                 found = probe()
             except (httpx.HTTPError, OSError) as exc:
