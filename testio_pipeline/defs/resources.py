@@ -163,7 +163,7 @@ class SyncOptionsResource(dg.ConfigurableResource):
         "what earlier runs stored, and reconcile deletions (tests and bugs gone from the API).",
     )
     product_ids: list[int] = Field(
-        default_factory=list,
+        default=[],
         description="Limit this run to these product ids (refresh one product now). Empty: all.",
     )
     catalog_ttl_minutes: float = Field(

@@ -60,14 +60,21 @@ def stored_products(
     ]
 
 
+# a catalog that expires within this slack is refreshed now: an hourly schedule then refreshes
+# an hour-old catalog every hour, not every second hour when a run starts a few seconds early
+CATALOG_TTL_SLACK = timedelta(minutes=5)
+
+
 def catalogs_due(
     products: list[StoredProduct], *, now: datetime, ttl: timedelta, full_refresh: bool
 ) -> list[StoredProduct]:
-    """Products whose catalog was never synced, is older than the TTL, or a full refresh."""
+    """Products whose catalog was never synced, is older than the TTL (less a small slack),
+    or all of them on a full refresh."""
+    threshold = max(ttl - CATALOG_TTL_SLACK, timedelta(0))
     return [
         p
         for p in products
-        if full_refresh or p.catalog_synced_at is None or now - p.catalog_synced_at >= ttl
+        if full_refresh or p.catalog_synced_at is None or now - p.catalog_synced_at >= threshold
     ]
 
 

@@ -77,3 +77,21 @@ def test_product_filter_limits_the_run_to_those_products(tmp_path):
             {k: v for k, v in expected["bugs"].items() if v[1] == chosen},
             "bugs",
         )
+
+
+def test_catalog_ttl_decides_which_products_are_due():
+    from datetime import datetime, timedelta, timezone
+
+    from testio_pipeline.sync.features import StoredProduct, catalogs_due
+
+    now = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+    products = [
+        StoredProduct(1, {}, None),  # never synced
+        StoredProduct(2, {}, now - timedelta(minutes=30)),  # fresh
+        StoredProduct(3, {}, now - timedelta(minutes=58)),  # expires before the next hourly tick
+        StoredProduct(4, {}, now - timedelta(hours=3)),  # stale
+    ]
+    due = catalogs_due(products, now=now, ttl=timedelta(hours=1), full_refresh=False)
+    assert [p.id for p in due] == [1, 3, 4]
+    everything = catalogs_due(products, now=now, ttl=timedelta(hours=1), full_refresh=True)
+    assert [p.id for p in everything] == [1, 2, 3, 4]
