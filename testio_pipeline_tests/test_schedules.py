@@ -220,7 +220,7 @@ def test_full_reconciliation_by_hand_defaults_to_full_refresh() -> None:
 
 def test_own_sync_options_replace_the_full_refresh_default_as_a_whole() -> None:
     """Dagster applies a job's default config per resource, not per field: whoever passes
-    `sync_options` to the nightly job must pass `full_refresh: true` too (docs/ui.md says so)."""
+    `sync_options` to the nightly job must pass `full_refresh: true` too (the README says so)."""
     seen: list[tuple[str, bool, list[int]]] = []
     job = _standin_defs(seen).resolve_job_def("full_reconciliation_job")
     only_products = {"resources": {"sync_options": {"config": {"product_ids": [54]}}}}

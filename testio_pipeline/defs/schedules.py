@@ -51,7 +51,7 @@ SYNC_TAG_KEY = "testio/sync"
 # how long a run of each kind may take in normal operation: a run waits in the queue for at
 # most one other sync run, so an asset is refreshed within tick gap + that run + its own
 # run; the tests check this stays inside every freshness window. Measured runs are far below
-# (see docs/ui.md); a run slower than this is what the freshness policies exist to flag.
+# (see the README); a run slower than this is what the freshness policies exist to flag.
 RUN_BUDGET_MINUTES: Mapping[str, int] = {"incremental": 5, "catalog": 5, "full": 15}
 # run monitoring cancels a run stuck past this (the run's `dagster/max_runtime` tag); well
 # above the budget so a slow but healthy run finishes, low enough that a hung run does not
