@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import WarehouseResource
 from testio_pipeline.warehouse import charts
 from testio_pipeline.warehouse.analytics import (
@@ -34,7 +35,6 @@ from testio_pipeline.warehouse.analytics.ranking import (
 )
 
 ANALYTICS_GROUP = "analytics"
-DUCKDB_WRITER_POOL = "duckdb_writer"
 PREVIEW_ROWS = 10
 
 

@@ -16,6 +16,7 @@ from dagster import AssetExecutionContext
 
 from testio_pipeline.defs.failures import actionable_failures
 from testio_pipeline.defs.metadata import raise_for_failures, report_metadata, table_definition_metadata
+from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
 from testio_pipeline.sync.bugs import sync_bugs
 from testio_pipeline.sync.features import sync_features
@@ -25,7 +26,6 @@ from testio_pipeline.sync.users import sync_users
 from testio_pipeline.warehouse.schema import BUGS, FEATURES, PRODUCTS, TEST_FEATURES, TESTS, USERS
 
 INGEST_GROUP = "ingest"
-DUCKDB_WRITER_POOL = "duckdb_writer"
 INGEST_KINDS = {"duckdb", "python"}
 OWNERS = ["team:qa-data"]
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import dagster as dg
 import duckdb
 
-from testio_pipeline.defs.assets.analytics import DUCKDB_WRITER_POOL
+from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import WarehouseResource
 from testio_pipeline.warehouse.analytics import (
     ANALYTICS_TABLES,

@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 from dagster import AssetCheckExecutionContext
 
-from testio_pipeline.defs.assets.ingest import DUCKDB_WRITER_POOL
+from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import WarehouseResource
 from testio_pipeline.warehouse import quality
 from testio_pipeline.warehouse.schema import (
