@@ -29,12 +29,15 @@ from testio_pipeline.sync.report import (
     utc_now,
 )
 from testio_pipeline.testio.bug_rows import bug_rows_sql, raise_for_bug_rows_error
-from testio_pipeline.warehouse.memory import configure_memory
+from testio_pipeline.warehouse.memory import WRITE_MEMORY_LIMIT_BYTES, configure_memory
 from testio_pipeline.warehouse.merge import MergeCounts, merge
 from testio_pipeline.warehouse.schema import BUGS, TESTS
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
 
 SPILL_DIRECTORY = "spill"
+# the JSON reader holds a whole body, twice over, in DuckDB's buffer pool: a limit below a
+# few bodies would fail an account whose batches hold very many bugs
+BODY_BUFFERS = 4
 
 
 def tests_needing_bugs(
@@ -89,7 +92,7 @@ async def _fetch_bodies(
         try:
             async for batch in client.iter_bug_bodies(test_ids, batch_size=batch_size):
                 if batch.error is not None:
-                    scope = f"tests {', '.join(map(str, batch.test_ids))}"
+                    scope = f"tests {_ids(batch.test_ids)}"
                     report.failures.append(
                         SyncFailure(scope, batch.error.endpoint or "", str(batch.error))
                     )
@@ -106,6 +109,11 @@ async def _fetch_bodies(
         finally:
             report.add_client_stats(client.stats)
     return fetched
+
+
+def _memory_limit(stage: StagedBodies) -> int:
+    reading = BODY_BUFFERS * stage.largest_body
+    return max(WRITE_MEMORY_LIMIT_BYTES, WRITE_MEMORY_LIMIT_BYTES // 2 + reading)
 
 
 def _ids(test_ids: tuple[int, ...]) -> str:
@@ -186,7 +194,11 @@ def sync_bugs(
         fetched.bug_ids.clear()
         now = utc_now()
         with warehouse.write(log) as con:
-            configure_memory(con, temp_directory=stage.directory / SPILL_DIRECTORY)
+            configure_memory(
+                con,
+                memory_limit_bytes=_memory_limit(stage),
+                temp_directory=stage.directory / SPILL_DIRECTORY,
+            )
             synced_tests = pa.table(
                 {
                     "id": pa.array(synced, pa.int64()),

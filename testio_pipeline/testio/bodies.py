@@ -19,6 +19,7 @@ in-memory DuckDB connection (measured on a 91-bug body of the simulator). It gua
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Union
 
@@ -44,6 +45,9 @@ class _BugsEnvelope(msgspec.Struct, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_BugsEnvelope)
+# msgspec names the offending path: a missing id is reported at `$.bugs[n]`, a mistyped one
+# at `$.bugs[n].id`
+_BUG_PATH = re.compile(r"`\$\.bugs\[(\d+)\](\.id)?`")
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,13 @@ def check_bug_body(body: bytes) -> tuple[int, ...]:
         body.decode("utf-8")
         envelope = _DECODER.decode(body)
     except msgspec.ValidationError as exc:
+        path = _BUG_PATH.search(str(exc))
+        if path and (path.group(2) or "field `id`" in str(exc)):
+            raise TestIOResponseError(
+                f"bug at $.bugs[{path.group(1)}] has no valid integer 'id': {exc}"
+            ) from None
         raise TestIOResponseError(
-            f"expected a JSON object with a list of bug objects under 'bugs', each with an "
-            f"integer 'id': {exc}"
+            f"expected a JSON object with a list of bug objects under 'bugs': {exc}"
         ) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise MalformedBody(f"malformed JSON: {exc}") from None

@@ -315,7 +315,7 @@ class TestIOClient:
         not deduplicated across batches (the warehouse transform does that).
         """
         ids = list(dict.fromkeys(int(test_id) for test_id in test_ids))
-        size = batch_size or self._bug_batch_size
+        size = self._bug_batch_size if batch_size is None else batch_size
         if size < 1:
             raise ValueError(f"batch_size must be at least 1, got {size}")
         batches = [ids[i : i + size] for i in range(0, len(ids), size)]

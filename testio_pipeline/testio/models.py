@@ -6,6 +6,9 @@ Each `*_row` function returns a dict whose keys are exactly the column names of 
 as compact JSON text, and the API's null quirks (§5.9 of the API reference) are normalised here
 so no later layer has to know them. Required keys (ids) raise `TestIOResponseError` naming the
 object; optional keys are read with `.get` and may be None. Pure functions, no I/O.
+
+Bugs are the exception: there are too many to build Python objects for, so their rows are
+built by DuckDB from the raw response bodies, in `testio_pipeline.testio.bug_rows`.
 """
 
 from __future__ import annotations
@@ -134,35 +137,6 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
-def _optional_bool(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
-def _text_or_none(value: Any) -> str | None:
-    # expected_result / actual_result may be null, "" or whitespace: all mean "not given"
-    if not isinstance(value, str) or not value.strip():
-        return None
-    return value
-
-
-def _steps(value: Any) -> list[str]:
-    # the docs show a string, real data holds a list of strings: accept both
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [line.strip() for line in value.splitlines() if line.strip()]
-    if isinstance(value, list):
-        return [str(step) for step in value if step is not None and str(step).strip()]
-    return [str(value)]
-
-
-def _name(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        name = value.get("name")
-        return name if isinstance(name, str) else None
-    return None
-
-
 def product_row(raw: Raw, customer_id: int, synced_at: datetime) -> Row:
     """A `products` row from a raw product object."""
     product_id = required_id(raw, "product")
@@ -279,37 +253,3 @@ def test_feature_rows(
 
 
 test_feature_rows.__test__ = False  # type: ignore[attr-defined]
-
-
-def bug_row(raw: Raw, customer_id: int, synced_at: datetime) -> Row:
-    """A `bugs` row from a raw bug.
-
-    `test_feature_id` / `feature_id` come from `test_feature` only and are None when it is
-    missing or null: the bug is kept either way. Blank results become None; `steps` is a list
-    of strings whether the API sent a list or one newline-separated string.
-    """
-    bug_id = required_id(raw, "bug")
-    test_feature = raw.get("test_feature")
-    return {
-        "customer_id": customer_id,
-        "id": bug_id,
-        "test_id": optional_id(raw.get("test")),
-        "product_id": optional_id(raw.get("product")),
-        "test_feature_id": optional_id(test_feature),
-        "feature_id": optional_id(test_feature, "feature_id"),
-        "title": raw.get("title"),
-        "severity": raw.get("severity"),
-        "status": raw.get("status"),
-        "auto_accepted": _optional_bool(raw.get("auto_accepted")),
-        "known": _optional_bool(raw.get("known")),
-        "reported_at": parse_timestamp(raw.get("reported_at"), f"bug {bug_id} reported_at"),
-        "author_name": _name(raw.get("author")),
-        "language": raw.get("language"),
-        "location": raw.get("location"),
-        "steps": _steps(raw.get("steps")),
-        "expected_result": _text_or_none(raw.get("expected_result")),
-        "actual_result": _text_or_none(raw.get("actual_result")),
-        "exported_at": parse_timestamp(raw.get("exported_at"), f"bug {bug_id} exported_at"),
-        "synced_at": synced_at,
-        "raw": raw_json(raw),
-    }

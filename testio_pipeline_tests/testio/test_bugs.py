@@ -1,15 +1,16 @@
-"""Bugs: CSV batches of test ids, concurrent but bounded, streamed, deduplicated."""
+"""Bugs: CSV batches of test ids, concurrent but bounded, streamed as checked raw bodies."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import httpx
 import pytest
 
-from testio_pipeline.testio.client import BugBatch
-from testio_pipeline.testio.errors import TestIOHTTPError
-from testio_pipeline.testio.pagination import bounded_as_completed
+from testio_pipeline.testio.bodies import BugBody
+from testio_pipeline.testio.errors import TestIOHTTPError, TestIOResponseError
 
 from .fake_api import FakeTestIO, ListLogger, error, make_client, run
 
@@ -24,12 +25,16 @@ def api_with_bugs(test_ids: range, per_test: int = 2) -> FakeTestIO:
     )
 
 
-def batches_of(api: FakeTestIO, test_ids: list[int], **options: Any) -> list[BugBatch]:
-    async def scenario() -> list[BugBatch]:
+def batches_of(api: FakeTestIO, test_ids: list[int], batch_size: int | None = None, **options: Any) -> list[BugBody]:
+    async def scenario() -> list[BugBody]:
         async with make_client(api, **options) as client:
-            return [batch async for batch in client.iter_bugs(test_ids)]
+            return [b async for b in client.iter_bug_bodies(test_ids, batch_size=batch_size)]
 
     return run(scenario())
+
+
+def bugs_in(body: BugBody) -> list[dict[str, Any]]:
+    return json.loads(body.body)["bugs"]
 
 
 def test_test_ids_go_as_csv_in_batches_of_the_configured_size() -> None:
@@ -45,28 +50,36 @@ def test_test_ids_go_as_csv_in_batches_of_the_configured_size() -> None:
     assert sorted(b.test_ids for b in batches) == [
         tuple(range(1, 16)), tuple(range(16, 31)), tuple(range(31, 41)),
     ]
-    assert sum(len(b) for b in batches) == 80
+    assert sum(b.bug_count for b in batches) == 80
 
 
-def test_fetch_bugs_returns_every_bug_once() -> None:
+def test_a_batch_size_per_call_overrides_the_client_default() -> None:
+    api = api_with_bugs(range(1, 11))
+    batches = batches_of(api, list(range(1, 11)), batch_size=4, bug_batch_size=15)
+    assert sorted(len(b.test_ids) for b in batches) == [2, 4, 4]
+    with pytest.raises(ValueError, match="batch_size"):
+        batches_of(api, [1], batch_size=-1)
+
+
+def test_bodies_are_the_bytes_the_api_sent_with_their_bug_ids() -> None:
+    api = api_with_bugs(range(1, 4))
+    (batch,) = batches_of(api, [1, 2, 3])
+    assert json.loads(batch.body) == {"bugs": [bug(t * 10 + k, t) for t in (1, 2, 3) for k in range(2)]}
+    assert [b["id"] for b in bugs_in(batch)] == [10, 11, 20, 21, 30, 31]
+    assert batch.bug_ids == (10, 11, 20, 21, 30, 31) and batch.error is None
+
+
+def test_duplicate_test_ids_are_asked_for_once() -> None:
     api = api_with_bugs(range(1, 21))
-    # the same bug served for two tests (or by two batches) is kept once
-    api.bugs[20].append(bug(11, 1))
-
-    async def scenario() -> list[dict]:
-        async with make_client(api, bug_batch_size=4) as client:
-            return await client.fetch_bugs([*range(1, 21), 3, 3])
-
-    bugs = run(scenario())
-    assert sorted(b["id"] for b in bugs) == sorted(t * 10 + k for t in range(1, 21) for k in range(2))
-    # duplicate test ids are asked for once
+    batches = batches_of(api, [*range(1, 21), 3, 3], bug_batch_size=4)
     assert len(api.requests) == 5
+    assert sorted(t for b in batches for t in b.test_ids) == list(range(1, 21))
 
 
 def test_tests_without_bugs_still_come_back_as_an_empty_batch() -> None:
     api = FakeTestIO()
     (batch,) = batches_of(api, [7, 8])
-    assert list(batch) == [] and batch.test_ids == (7, 8)
+    assert (batch.bug_ids, batch.test_ids, batch.error) == ((), (7, 8), None)
 
 
 def test_no_test_ids_make_no_request() -> None:
@@ -90,11 +103,11 @@ def test_bug_batches_stream_with_a_bounded_number_of_tasks() -> None:
     async def scenario() -> int:
         count = 0
         async with make_client(api, bug_batch_size=2, max_in_flight=2) as client:
-            async for batch in client.iter_bugs(list(range(1, 201))):
+            async for batch in client.iter_bug_bodies(list(range(1, 201))):
                 requested.append(len(api.requests))
                 # every task alive besides this scenario's own is a scheduled batch
                 tasks.append(len(asyncio.all_tasks()) - 1)
-                count += len(batch)
+                count += batch.bug_count
         return count
 
     assert run(scenario()) == 200
@@ -105,40 +118,45 @@ def test_bug_batches_stream_with_a_bounded_number_of_tasks() -> None:
     assert max(tasks) <= 2 * 2
 
 
-def test_bounded_as_completed_never_schedules_more_than_the_limit() -> None:
-    pulled = 0
-    outstanding: list[int] = []
-
-    async def job(i: int) -> int:
-        for _ in range(i % 4):
-            await asyncio.sleep(0)
-        return i
-
-    def jobs():
-        nonlocal pulled
-        for i in range(50):
-            pulled += 1
-            yield job(i)
-
-    async def scenario() -> list[int]:
-        results = []
-        async for value in bounded_as_completed(jobs(), limit=5):
-            outstanding.append(pulled - len(results))
-            results.append(value)
-        return results
-
-    assert sorted(run(scenario())) == list(range(50))
-    # at each yield, at most `limit` jobs were started and not yet handed out
-    assert max(outstanding) <= 5
-
-
-def test_a_failing_batch_raises_and_cancels_the_rest() -> None:
+def test_a_failing_batch_comes_back_with_its_error_and_the_others_still_arrive() -> None:
     api = api_with_bugs(range(1, 61))
-    api.fail("/bugs", error(400, "bad filter"))
-    with pytest.raises(TestIOHTTPError, match="bad filter"):
-        batches_of(api, list(range(1, 61)), bug_batch_size=3, max_in_flight=2)
-    # the bounded window stops scheduling: nowhere near all 20 batches were requested
-    assert len(api.requests) <= 2 * 2 + 2
+    api.fail("/bugs", error(400, "bad filter"), when=lambda r: r.url.params["filter_test_cycle_ids"].startswith("4,"))
+    batches = batches_of(api, list(range(1, 61)), bug_batch_size=3, max_in_flight=2)
+    failed = [b for b in batches if b.error is not None]
+    assert [b.test_ids for b in failed] == [(4, 5, 6)]
+    assert isinstance(failed[0].error, TestIOHTTPError) and "bad filter" in str(failed[0].error)
+    assert (failed[0].body, failed[0].bug_ids) == (b"", ())
+    assert sum(b.bug_count for b in batches) == 120 - 6
+
+
+def test_a_malformed_body_is_retried_and_then_kept() -> None:
+    api = api_with_bugs(range(1, 4))
+    api.fail("/bugs", lambda r: httpx.Response(200, content=b'{"bugs": [{"id": 10, "ti'))
+    (batch,) = batches_of(api, [1, 2, 3])
+    assert batch.error is None and batch.bug_count == 6
+    assert len(api.requests) == 2
+
+
+def test_a_bug_without_an_id_fails_its_batch_at_once_naming_the_request() -> None:
+    api = FakeTestIO(bugs={1: [{"id": 10}, {"title": "no id"}], 2: [bug(20, 2)]})
+    batches = batches_of(api, [1, 2], bug_batch_size=1)
+    (failed,) = [b for b in batches if b.error is not None]
+    assert failed.test_ids == (1,) and isinstance(failed.error, TestIOResponseError)
+    assert "filter_test_cycle_ids=1" in str(failed.error) and "bugs[1]" in str(failed.error)
+    # a broken payload is not retried: one request per batch
+    assert len(api.requests) == 2
+
+
+def test_fetch_bug_body_raises_what_a_batch_would_carry() -> None:
+    api = FakeTestIO()
+    api.fail("/bugs", error(404, "gone"))
+
+    async def scenario() -> BugBody:
+        async with make_client(api) as client:
+            return await client.fetch_bug_body([5])
+
+    with pytest.raises(TestIOHTTPError, match="gone"):
+        run(scenario())
 
 
 def test_long_bug_fetches_log_progress() -> None:

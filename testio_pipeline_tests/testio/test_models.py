@@ -1,4 +1,6 @@
-"""Raw API objects into warehouse rows: exact columns, null quirks, UTC timestamps."""
+"""Raw API objects into warehouse rows: exact columns, null quirks, UTC timestamps.
+
+Bugs are parsed in DuckDB; their cases live in test_bug_rows.py."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 
 from testio_pipeline.testio import models
 from testio_pipeline.testio.errors import TestIOResponseError
-from testio_pipeline.warehouse.schema import BUGS, FEATURES, PRODUCTS, TEST_FEATURES, TESTS, ensure_schema
+from testio_pipeline.warehouse.schema import FEATURES, PRODUCTS, TEST_FEATURES, TESTS, ensure_schema
 
 SYNCED = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 CUSTOMER = 3
@@ -46,18 +48,7 @@ TEST = {
          "enable_default": None, "enable_content": None, "enable_visual": None, "user_stories": None},
     ],
 }
-BUG = {
-    "id": 2231457, "title": "Checkout total ignores promo code – «ü»", "severity": "high",
-    "status": "accepted", "auto_accepted": False, "known": False, "exported_at": None,
-    "language": "en", "location": "https://staging.example.com/checkout",
-    "steps": ["Add any item to cart", "Apply code PROMO20"],
-    "expected_result": "Total is reduced by 20%", "actual_result": "Total unchanged",
-    "reported_at": "2025-10-20T15:42:11+02:00", "author": {"name": "tester_k.m"},
-    "test": {"id": 109363, "title": "Release 4.2 regression"},
-    "test_feature": {"id": 1042409, "feature_id": 196992},
-    "feature": {"id": 196992, "title": "[Presentations] Recording"},
-    "product": {"id": 18559, "name": "Canva Monoproduct"},
-}
+
 
 
 def with_(raw: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -75,7 +66,6 @@ def test_rows_have_exactly_the_schema_columns() -> None:
     assert list(models.test_row(TEST, 18559, CUSTOMER, SYNCED)) == TESTS.column_names
     for row in models.test_feature_rows(TEST, CUSTOMER, SYNCED):
         assert list(row) == TEST_FEATURES.column_names
-    assert list(models.bug_row(BUG, CUSTOMER, SYNCED)) == BUGS.column_names
 
 
 def test_rows_load_into_a_real_duckdb_warehouse(tmp_path: Path) -> None:
@@ -87,7 +77,6 @@ def test_rows_load_into_a_real_duckdb_warehouse(tmp_path: Path) -> None:
         FEATURES: [models.feature_row(feature, 18559, CUSTOMER, SYNCED)],
         TESTS: [models.test_row(TEST, 18559, CUSTOMER, SYNCED)],
         TEST_FEATURES: models.test_feature_rows(TEST, CUSTOMER, SYNCED),
-        BUGS: [models.bug_row(BUG, CUSTOMER, SYNCED)],
     }
     for spec, table_rows in rows.items():
         marks = ", ".join("?" for _ in spec.column_names)
@@ -98,9 +87,6 @@ def test_rows_load_into_a_real_duckdb_warehouse(tmp_path: Path) -> None:
     assert con.execute("SELECT user_stories, user_story_ids FROM features").fetchone() == (["s"], [1])
     end_at = con.execute("SELECT end_at AT TIME ZONE 'UTC' FROM tests").fetchone()[0]
     assert end_at == datetime(2025, 10, 27, 1, 0)
-    assert con.execute("SELECT steps, raw->>'$.title' FROM bugs").fetchone() == (
-        BUG["steps"], BUG["title"],
-    )
     con.close()
 
 
@@ -119,9 +105,10 @@ def test_product_sections_follow_the_reference_detection() -> None:
 
 
 def test_raw_is_compact_json_of_the_api_object() -> None:
-    row = models.bug_row(BUG, CUSTOMER, SYNCED)
-    assert row["raw"] == json.dumps(BUG, separators=(",", ":"), ensure_ascii=False)
-    assert "«ü»" in row["raw"] and ", " not in row["raw"].replace("Release 4.2", "")
+    product = with_(PRODUCT, name="Canva – «ü»")
+    row = models.product_row(product, CUSTOMER, SYNCED)
+    assert row["raw"] == json.dumps(product, separators=(",", ":"), ensure_ascii=False)
+    assert "«ü»" in row["raw"] and ", " not in row["raw"]
 
 
 def test_missing_ids_fail_loudly_naming_the_object() -> None:
@@ -133,8 +120,6 @@ def test_missing_ids_fail_loudly_naming_the_object() -> None:
         models.test_row(with_(TEST, id=None), 1, CUSTOMER, SYNCED)
     with pytest.raises(TestIOResponseError, match="test feature of test 109363"):
         models.test_feature_rows(with_(TEST, features=[{"feature_id": 5}]), CUSTOMER, SYNCED)
-    with pytest.raises(TestIOResponseError, match="bug"):
-        models.bug_row(with_(BUG, id="abc"), CUSTOMER, SYNCED)
 
 
 def test_feature_user_stories_accept_strings_and_objects() -> None:
@@ -198,45 +183,3 @@ def test_test_feature_nulls_become_false_and_empty() -> None:
     assert models.test_feature_rows(with_(TEST, features=None), CUSTOMER, SYNCED) == []
     explicit = models.test_feature_rows(without(TEST, "product"), CUSTOMER, SYNCED, product_id=42)
     assert {r["product_id"] for r in explicit} == {42}
-
-
-def test_bug_links_and_names_come_from_nested_objects() -> None:
-    row = models.bug_row(BUG, CUSTOMER, SYNCED)
-    assert (row["test_id"], row["product_id"], row["test_feature_id"], row["feature_id"]) == (
-        109363, 18559, 1042409, 196992,
-    )
-    assert (row["author_name"], row["severity"], row["status"]) == ("tester_k.m", "high", "accepted")
-    assert (row["auto_accepted"], row["known"], row["exported_at"]) == (False, False, None)
-    assert row["reported_at"] == utc(2025, 10, 20, 13, 42, 11)
-
-
-@pytest.mark.parametrize("link", ["missing", None, {}])
-def test_a_bug_without_test_feature_is_kept_with_null_links(link: Any) -> None:
-    raw = without(BUG, "test_feature") if link == "missing" else with_(BUG, test_feature=link)
-    row = models.bug_row(raw, CUSTOMER, SYNCED)
-    assert (row["id"], row["test_feature_id"], row["feature_id"]) == (2231457, None, None)
-
-
-@pytest.mark.parametrize(
-    ("steps", "expected"),
-    [
-        (["a", "b"], ["a", "b"]),
-        ("Open the cart\n\n  Apply PROMO20 \r\nCheck out\n", ["Open the cart", "Apply PROMO20", "Check out"]),
-        (None, []),
-        ("", []),
-    ],
-)
-def test_bug_steps_become_a_list_of_strings(steps: Any, expected: list[str]) -> None:
-    assert models.bug_row(with_(BUG, steps=steps), CUSTOMER, SYNCED)["steps"] == expected
-
-
-@pytest.mark.parametrize("blank", [None, "", "   ", "\n\t"])
-def test_blank_bug_results_become_null(blank: str | None) -> None:
-    row = models.bug_row(with_(BUG, expected_result=blank, actual_result=blank), CUSTOMER, SYNCED)
-    assert (row["expected_result"], row["actual_result"]) == (None, None)
-
-
-def test_a_bug_with_sparse_nested_objects_still_parses() -> None:
-    sparse = {"id": 5, "author": None, "test": None, "product": "18559", "steps": None}
-    row = models.bug_row(sparse, CUSTOMER, SYNCED)
-    assert (row["test_id"], row["product_id"], row["author_name"], row["reported_at"]) == (None, None, None, None)
