@@ -10,16 +10,14 @@ seen twice.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
-from types import TracebackType
 
-STAGE_DIR_PREFIX = "testio-bodies-"
+from testio_pipeline.warehouse.stage_directory import StageDirectory
+
 SEQUENCE_DIGITS = 8
 
 
-class StagedBodies:
+class StagedBodies(StageDirectory):
     """Bodies of one endpoint, one file each, in a temp directory removed on exit.
 
     `add` writes the bytes as they are and remembers a label per file (e.g. which tests a
@@ -27,39 +25,20 @@ class StagedBodies:
     file holds (`labels`).
     """
 
+    prefix = "testio-bodies-"
+
     def __init__(self, name: str, directory: str | Path | None = None) -> None:
         if not name.isidentifier():
             raise ValueError(f"stage name must be a plain identifier, got {name!r}")
         self.name = name
-        self._parent = Path(directory) if directory is not None else None
-        self._directory: Path | None = None
+        super().__init__(name, directory)
         self._files: list[Path] = []
         self._labels: dict[str, str] = {}
         self._bytes = 0
         self._largest = 0
-        self._closed = False
 
     def __enter__(self) -> StagedBodies:
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
-
-    @property
-    def directory(self) -> Path:
-        """The stage's own directory, created on first use."""
-        if self._closed:
-            raise RuntimeError(f"stage of {self.name} is already cleaned up")
-        if self._directory is None:
-            if self._parent is not None:
-                self._parent.mkdir(parents=True, exist_ok=True)
-            self._directory = Path(tempfile.mkdtemp(prefix=STAGE_DIR_PREFIX, dir=self._parent))
-        return self._directory
 
     @property
     def files(self) -> list[Path]:
@@ -91,9 +70,3 @@ class StagedBodies:
         self._largest = max(self._largest, len(body))
         return path
 
-    def cleanup(self) -> None:
-        """Delete the stage's files; the stage cannot be used afterwards."""
-        if self._directory is not None:
-            shutil.rmtree(self._directory, ignore_errors=True)
-        self._directory = None
-        self._closed = True

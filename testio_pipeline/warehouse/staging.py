@@ -10,12 +10,9 @@ the table's exact column types, ready for `merge.merge`.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import duckdb
@@ -23,9 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from testio_pipeline.warehouse.schema import TableSpec
+from testio_pipeline.warehouse.stage_directory import StageDirectory
 
 DEFAULT_BATCH_ROWS = 5000
-STAGE_DIR_PREFIX = "testio-stage-"
 PARQUET_COMPRESSION = "zstd"
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -82,7 +79,7 @@ def _json_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-class StagedRows:
+class StagedRows(StageDirectory):
     """Rows of one table staged to Parquet files in a private temp directory.
 
     Use as a context manager: the directory and its files are removed on exit. `append` /
@@ -105,37 +102,16 @@ class StagedRows:
         self.spec = spec
         self.schema = arrow_schema(spec)
         self.batch_rows = batch_rows
-        self._parent = Path(directory) if directory is not None else None
-        self._directory: Path | None = None
+        super().__init__(spec.name, directory)
         self._buffer: list[Mapping[str, Any]] = []
         self._files: list[Path] = []
         self._row_count = 0
-        self._closed = False
         self._columns = frozenset(spec.column_names)
         self._timestamp_columns = [n for n, t in spec.columns if base_type(t) == "TIMESTAMPTZ"]
         self._json_columns = [n for n, t in spec.columns if base_type(t) == "JSON"]
 
     def __enter__(self) -> StagedRows:
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
-
-    @property
-    def directory(self) -> Path:
-        """The stage's own directory, created on first use."""
-        if self._closed:
-            raise RuntimeError(f"stage of {self.spec.name} is already cleaned up")
-        if self._directory is None:
-            if self._parent is not None:
-                self._parent.mkdir(parents=True, exist_ok=True)
-            self._directory = Path(tempfile.mkdtemp(prefix=STAGE_DIR_PREFIX, dir=self._parent))
-        return self._directory
 
     @property
     def row_count(self) -> int:
@@ -229,7 +205,4 @@ class StagedRows:
     def cleanup(self) -> None:
         """Delete the stage's files; the stage cannot be used afterwards."""
         self._buffer = []
-        if self._directory is not None:
-            shutil.rmtree(self._directory, ignore_errors=True)
-        self._directory = None
-        self._closed = True
+        super().cleanup()
