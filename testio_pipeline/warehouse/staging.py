@@ -106,6 +106,10 @@ class StagedRows(StageDirectory):
         self._buffer: list[Mapping[str, Any]] = []
         self._files: list[Path] = []
         self._row_count = 0
+        # keys seen, so `sql` deduplicates only when it must: the window over every staged
+        # row is what DuckDB cannot keep within a memory limit on a large stage
+        self._keys: set[tuple[Any, ...]] = set()
+        self._has_duplicates = False
         self._columns = frozenset(spec.column_names)
         self._timestamp_columns = [n for n, t in spec.columns if base_type(t) == "TIMESTAMPTZ"]
         self._json_columns = [n for n, t in spec.columns if base_type(t) == "JSON"]
@@ -135,6 +139,10 @@ class StagedRows(StageDirectory):
                 raise ValueError(
                     f"{self.spec.name}: key column {key} is missing or NULL in {dict(row)!r:.200}"
                 )
+        key_value = tuple(row[key] for key in self.spec.key)
+        if key_value in self._keys:
+            self._has_duplicates = True
+        self._keys.add(key_value)
         self._buffer.append(row)
         self._row_count += 1
         if len(self._buffer) >= self.batch_rows:
@@ -191,6 +199,8 @@ class StagedRows(StageDirectory):
             )
             return f"SELECT {nulls} WHERE false"
         files = ", ".join("'" + str(path).replace("'", "''") + "'" for path in self._files)
+        if not self._has_duplicates:
+            return f"SELECT {typed} FROM read_parquet([{files}])"
         key = ", ".join(self.spec.key)
         return (
             f"SELECT {typed} FROM read_parquet([{files}], filename = true, file_row_number = true) "
@@ -205,4 +215,5 @@ class StagedRows(StageDirectory):
     def cleanup(self) -> None:
         """Delete the stage's files; the stage cannot be used afterwards."""
         self._buffer = []
+        self._keys = set()
         super().cleanup()
