@@ -26,6 +26,7 @@ from testio_pipeline.warehouse.schema import SKIPPED_RECORDS, TEST_FEATURES, TES
 from testio_pipeline.warehouse.staging import StagedRows
 
 SPILL_DIRECTORY = "spill"
+TESTS_MEMORY_LIMIT_BYTES = 384 << 20
 # owned by the bugs step: the tests step must never overwrite them
 BUG_SYNC_COLUMNS = ("bugs_synced_at", "bugs_synced_final")
 TEST_UPDATE_COLUMNS = [
@@ -95,8 +96,14 @@ def sync_tests(
         report.notes["tests_listed"] = tests_stage.row_count
         report.notes["products_listed"] = len(products)
         with warehouse.write(log) as con:
-            # ~24,000 tests carry ~80 MB of raw JSON: bound DuckDB's share of the peak
-            configure_memory(con, temp_directory=tests_stage.directory / SPILL_DIRECTORY)
+            # tests carry ~3.3 KB of raw JSON each: bound DuckDB's share of the peak. The merge's
+            # UPDATE ... FROM join over whole rows needs more room than the bugs path (128 MiB
+            # ran out of memory at 48,000 tests)
+            configure_memory(
+                con,
+                memory_limit_bytes=TESTS_MEMORY_LIMIT_BYTES,
+                temp_directory=tests_stage.directory / SPILL_DIRECTORY,
+            )
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE listed_tests AS "
                 f"SELECT DISTINCT id FROM ({tests_stage.sql()})"
