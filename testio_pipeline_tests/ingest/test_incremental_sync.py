@@ -95,3 +95,41 @@ def test_catalog_ttl_decides_which_products_are_due():
     assert [p.id for p in due] == [1, 3, 4]
     everything = catalogs_due(products, now=now, ttl=timedelta(hours=1), full_refresh=True)
     assert [p.id for p in everything] == [1, 2, 3, 4]
+
+
+def test_nightly_full_refresh_removes_what_incremental_runs_cannot_see(tmp_path):
+    """A bug the API dropped from an archived test, and a test the API no longer lists, stay
+    through incremental runs (final tests are never re-fetched) and go with a full refresh."""
+    import duckdb
+
+    sim = Simulator(SimulatorConfig(size="small", seed=15))
+    truth = sim.ground_truth()
+    final_test = next(tid for tid, t in sorted(truth.tests.items()) if t.is_final)
+    product = truth.tests[final_test].product_id
+    with served(sim, tmp_path / "testio.duckdb") as account:
+        account.materialize()
+        con = duckdb.connect(str(account.db_path))
+        # as if the API had served these once and dropped them since
+        con.execute(
+            "INSERT INTO bugs (customer_id, id, test_id, product_id, status) "
+            "VALUES (1, 999000001, ?, ?, 'accepted')",
+            [final_test, product],
+        )
+        con.execute(
+            "INSERT INTO tests (customer_id, id, product_id, status, is_final, bugs_synced_final) "
+            "VALUES (1, 999000002, ?, 'archived', true, true)",
+            [product],
+        )
+        con.execute(
+            "INSERT INTO bugs (customer_id, id, test_id, product_id, status) "
+            "VALUES (1, 999000003, 999000002, ?, 'accepted')",
+            [product],
+        )
+        con.close()
+        stale = "SELECT count(*) FROM bugs WHERE id >= 999000000"
+        account.materialize()
+        assert query(account.db_path, stale) == [(2,)]
+        account.materialize(full_refresh=True)
+        assert query(account.db_path, stale) == [(0,)]
+        assert query(account.db_path, "SELECT count(*) FROM tests WHERE id = 999000002") == [(0,)]
+        assert_warehouse_matches(account.db_path, sim.ground_truth())
