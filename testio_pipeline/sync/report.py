@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -69,8 +69,3 @@ def count_rows(con: duckdb.DuckDBPyConnection, table: str, customer_id: int) -> 
     return con.execute(
         f"SELECT count(*) FROM {table} WHERE customer_id = ?", [customer_id]
     ).fetchone()[0]
-
-
-def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
