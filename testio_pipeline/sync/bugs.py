@@ -29,12 +29,15 @@ from testio_pipeline.sync.report import (
     utc_now,
 )
 from testio_pipeline.testio.bug_rows import bug_rows_sql, raise_for_bug_rows_error
-from testio_pipeline.warehouse.memory import WRITE_MEMORY_LIMIT_BYTES, configure_memory
+from testio_pipeline.warehouse.memory import (
+    SPILL_DIRECTORY,
+    WRITE_MEMORY_LIMIT_BYTES,
+    configure_memory,
+)
 from testio_pipeline.warehouse.merge import MergeCounts, merge
 from testio_pipeline.warehouse.schema import BUGS, TESTS
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
 
-SPILL_DIRECTORY = "spill"
 # the JSON reader holds a whole body, twice over, in DuckDB's buffer pool: a limit below a
 # few bodies would fail an account whose batches hold very many bugs
 BODY_BUFFERS = 4

@@ -20,12 +20,11 @@ from testio_pipeline.sync.report import (
 )
 from testio_pipeline.testio import models
 from testio_pipeline.testio.errors import TestIOError
-from testio_pipeline.warehouse.memory import configure_memory
+from testio_pipeline.warehouse.memory import SPILL_DIRECTORY, configure_memory
 from testio_pipeline.warehouse.merge import MergeCounts, merge
 from testio_pipeline.warehouse.schema import SKIPPED_RECORDS, TEST_FEATURES, TESTS
 from testio_pipeline.warehouse.staging import StagedRows
 
-SPILL_DIRECTORY = "spill"
 TESTS_MEMORY_LIMIT_BYTES = 384 << 20
 # owned by the bugs step: the tests step must never overwrite them
 BUG_SYNC_COLUMNS = ("bugs_synced_at", "bugs_synced_final")

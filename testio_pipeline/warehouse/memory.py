@@ -24,6 +24,8 @@ import duckdb
 # ~530 MB and was faster (the second thread mostly adds per-thread buffers on 2 cores); at
 # 64 MB DuckDB could not pin what an append needs ("Out of Memory")
 WRITE_MEMORY_LIMIT_BYTES = 128 << 20
+# where a step's DuckDB spills, inside its stage directory so spill files go with the stage
+SPILL_DIRECTORY = "spill"
 WRITE_THREADS = 1
 
 
