@@ -14,6 +14,8 @@ from typing import Any
 
 import duckdb
 
+from testio_pipeline.warehouse.merge import replace_table as create_or_replace_table
+
 from testio_pipeline.warehouse.analytics import settings
 
 
@@ -78,11 +80,12 @@ def replace_table(
         f"CAST({column.name} AS {column.sql_type}) AS {column.name}" for column in table.columns
     )
     select_sql = table.select_sql(**{**table.params, **params})
-    con.execute(
-        f"CREATE OR REPLACE TABLE {table.name} AS\nSELECT\n  {projection}\n"
-        f"FROM (\n{select_sql}\n) AS computed\nORDER BY {', '.join(table.key)}"
+    row_count = create_or_replace_table(
+        con,
+        table.name,
+        f"SELECT\n  {projection}\n"
+        f"FROM (\n{select_sql}\n) AS computed\nORDER BY {', '.join(table.key)}",
     )
-    row_count = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
     return ReplaceStats(table=table.name, row_count=row_count, previous_row_count=previous)
 
 
