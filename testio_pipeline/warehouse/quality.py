@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import duckdb
 
 from testio_pipeline.warehouse.schema import TableSpec
 
 
+def duplicate_key_rows(
+    con: duckdb.DuckDBPyConnection, table: str, key: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """The key values held by more than one row of `table`, each with its row count, most
+    repeated first."""
+    columns = ", ".join(key)
+    return con.execute(
+        f"SELECT {columns}, count(*) AS n FROM {table} GROUP BY ALL HAVING count(*) > 1 "
+        f"ORDER BY n DESC, {columns}"
+    ).fetchall()
+
+
 def duplicate_keys(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     """Number of primary-key values held by more than one row."""
-    key = ", ".join(spec.key)
-    return con.execute(
-        f"SELECT count(*) FROM (SELECT {key} FROM {spec.name} GROUP BY {key} HAVING count(*) > 1)"
-    ).fetchone()[0]
+    return len(duplicate_key_rows(con, spec.name, spec.key))
 
 
 def null_customer_ids(con: duckdb.DuckDBPyConnection, table: str) -> int:

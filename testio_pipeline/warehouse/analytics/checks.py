@@ -14,6 +14,7 @@ import duckdb
 from testio_pipeline.warehouse.analytics import settings
 from testio_pipeline.warehouse.analytics.feature_bug_density import attributable_features_cte
 from testio_pipeline.warehouse.analytics.spec import AnalyticsTable, table_exists
+from testio_pipeline.warehouse.quality import duplicate_key_rows
 
 _DENSITY = settings.FEATURE_BUG_DENSITY_TABLE
 
@@ -35,11 +36,7 @@ def check_key_unique(con: duckdb.DuckDBPyConnection, table: AnalyticsTable) -> C
     """No two rows of `table` share its key."""
     if not table_exists(con, table.name):
         return _missing(table.name)
-    key = ", ".join(table.key)
-    rows = con.execute(
-        f"SELECT {key}, count(*) AS n FROM {table.name} GROUP BY ALL HAVING count(*) > 1 "
-        f"ORDER BY n DESC, {key}"
-    ).fetchall()
+    rows = duplicate_key_rows(con, table.name, table.key)
     return CheckOutcome(
         not rows, {"key": list(table.key), "duplicate_keys": len(rows), "sample": _sample(rows)}
     )
