@@ -2,12 +2,22 @@
 
 Listing is cheap (25 tests a page) and the only way to see status changes, so it is never
 incremental; what is incremental is the bugs step, which reads the statuses stored here.
+
+Like bugs, tests never become Python rows: the client checks each page (ids, `end_at`), the
+page goes to a file as it arrives (`StagedBodies`), the listing decides which record of
+which page each test comes from (a test repeated on a later page or by another product is
+taken once, the last time it is listed), and DuckDB builds both tables from the files at
+write time (`testio_pipeline.testio.test_rows`), under the write memory limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
 
 from testio_pipeline.sync.features import stored_products
 from testio_pipeline.sync.report import (
@@ -18,14 +28,18 @@ from testio_pipeline.sync.report import (
     count_rows,
     utc_now,
 )
-from testio_pipeline.testio import models
 from testio_pipeline.testio.errors import TestIOError
+from testio_pipeline.testio.test_rows import (
+    listed_tests_sql,
+    raise_for_test_rows_error,
+    test_feature_rows_sql,
+    test_rows_sql,
+)
 from testio_pipeline.warehouse.memory import SPILL_DIRECTORY, configure_memory
 from testio_pipeline.warehouse.merge import MergeCounts, merge
 from testio_pipeline.warehouse.schema import SKIPPED_RECORDS, TEST_FEATURES, TESTS
-from testio_pipeline.warehouse.staging import StagedRows
+from testio_pipeline.warehouse.staged_bodies import StagedBodies
 
-TESTS_MEMORY_LIMIT_BYTES = 384 << 20
 # owned by the bugs step: the tests step must never overwrite them
 BUG_SYNC_COLUMNS = ("bugs_synced_at", "bugs_synced_final")
 TEST_UPDATE_COLUMNS = [
@@ -33,25 +47,50 @@ TEST_UPDATE_COLUMNS = [
 ]
 
 
+@dataclass
+class _Listing:
+    """What the listing leaves for the write phase besides the staged pages."""
+
+    # test id -> (staged page file, position in the page, product listed under)
+    chosen: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    # products whose listing ran to its end without a failure
+    complete: set[int] = field(default_factory=set)
+
+    def selection(self) -> pa.Table:
+        ids = list(self.chosen)
+        places = list(self.chosen.values())
+        return pa.table(
+            {
+                "id": pa.array(ids, pa.int64()),
+                "filename": pa.array([p[0] for p in places], pa.string()),
+                "position": pa.array([p[1] for p in places], pa.int64()),
+                "product_id": pa.array([p[2] for p in places], pa.int64()),
+            }
+        )
+
+
 async def _list_tests(
     make_client: ClientFactory,
     product_ids: list[int],
-    tests_stage: StagedRows,
-    features_stage: StagedRows,
+    stage: StagedBodies,
     report: SyncReport,
-    customer_id: int,
     log: logging.Logger | None,
-) -> set[int]:
-    """Stage every listed test and its test features; returns the products listed completely."""
-    synced_at = utc_now()
-    complete: set[int] = set()
+) -> _Listing:
+    """Stage every page that lists a test and choose each test's record."""
+    listing = _Listing()
+    page_files: dict[int, str] = {}
 
     async def list_product(client, product_id: int) -> None:
         try:
-            async for page in client.iter_tests(product_id):
-                for raw in page:
-                    tests_stage.append(models.test_row(raw, product_id, customer_id, synced_at))
-                    features_stage.extend(models.test_feature_rows(raw, customer_id, synced_at))
+            async for tests in client.iter_tests(product_id):
+                for test in tests:
+                    file = page_files.get(test.page.number)
+                    if file is None:
+                        label = f"a page of the tests of product {product_id}"
+                        file = page_files[test.page.number] = str(stage.add(test.page.body, label))
+                    # re-inserting moves the id to the end: the last listing wins
+                    listing.chosen.pop(test.id, None)
+                    listing.chosen[test.id] = (file, test.position, product_id)
         except TestIOError as error:
             report.failures.append(
                 SyncFailure(f"product {product_id}", getattr(error, "endpoint", ""), str(error))
@@ -59,15 +98,15 @@ async def _list_tests(
             if log:
                 log.warning(f"tests of product {product_id} not fully listed: {error}")
             return
-        complete.add(product_id)
+        listing.complete.add(product_id)
 
     async with make_client() as client:
         try:
             await asyncio.gather(*(list_product(client, pid) for pid in product_ids))
         finally:
             report.add_client_stats(client.stats)
-    skipped_products = {s.product_id for s in report.skipped}
-    return complete - skipped_products
+    listing.complete -= {s.product_id for s in report.skipped}
+    return listing
 
 
 def sync_tests(
@@ -88,42 +127,56 @@ def sync_tests(
     report = SyncReport()
     products = [p.id for p in stored_products(warehouse, product_ids, log)]
     customer_id = warehouse.customer_id
-    with StagedRows(TESTS) as tests_stage, StagedRows(TEST_FEATURES) as features_stage:
-        complete = asyncio.run(
-            _list_tests(make_client, products, tests_stage, features_stage, report, customer_id, log)
-        )
-        report.notes["tests_listed"] = tests_stage.row_count
+    with StagedBodies("tests") as stage:
+        listing = asyncio.run(_list_tests(make_client, products, stage, report, log))
+        report.notes["tests_listed"] = len(listing.chosen)
         report.notes["products_listed"] = len(products)
+        synced_at = utc_now()
         with warehouse.write(log) as con:
-            # tests carry ~3.3 KB of raw JSON each: bound DuckDB's share of the peak. The merge's
-            # UPDATE ... FROM join over whole rows needs more room than the bugs path (128 MiB
-            # ran out of memory at 48,000 tests)
-            configure_memory(
-                con,
-                memory_limit_bytes=TESTS_MEMORY_LIMIT_BYTES,
-                temp_directory=tests_stage.directory / SPILL_DIRECTORY,
-            )
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE listed_tests AS "
-                f"SELECT DISTINCT id FROM ({tests_stage.sql()})"
-            )
-            report.merges[TESTS.name] = merge(
-                con, TESTS, tests_stage, update_columns=TEST_UPDATE_COLUMNS
-            )
-            report.merges[TEST_FEATURES.name] = merge(
-                con,
-                TEST_FEATURES,
-                features_stage,
-                delete_where="customer_id = ? AND test_id IN (SELECT id FROM listed_tests)",
-                delete_params=[customer_id],
-            )
-            if full_refresh and complete:
-                deleted = _delete_vanished_tests(con, customer_id, sorted(complete))
+            configure_memory(con, temp_directory=stage.directory / SPILL_DIRECTORY)
+            con.register("listing_arrow", listing.selection())
+            con.execute("CREATE OR REPLACE TEMP TABLE listed_tests AS SELECT * FROM listing_arrow")
+            con.unregister("listing_arrow")
+            try:
+                _merge_listed(con, stage, customer_id, synced_at, report)
+            except duckdb.Error as error:
+                raise_for_test_rows_error(error, stage.labels)
+                raise
+            if full_refresh and listing.complete:
+                deleted = _delete_vanished_tests(con, customer_id, sorted(listing.complete))
                 report.merges[TESTS.name] += MergeCounts(deleted=deleted)
             _record_skipped(con, customer_id, run_id, report)
             report.row_counts[TESTS.name] = count_rows(con, TESTS.name, customer_id)
             report.row_counts[TEST_FEATURES.name] = count_rows(con, TEST_FEATURES.name, customer_id)
     return report.finish()
+
+
+def _merge_listed(
+    con: duckdb.DuckDBPyConnection,
+    stage: StagedBodies,
+    customer_id: int,
+    synced_at,
+    report: SyncReport,
+) -> None:
+    """Merge the tests chosen in `listed_tests` and their test features from the staged pages."""
+    if stage.files:
+        # parsed once, read by both merges
+        listed = listed_tests_sql(stage.files, "listed_tests", max_body_bytes=stage.largest_body)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE listed_test_json AS {listed}")
+        tests = test_rows_sql("listed_test_json", customer_id, synced_at)
+        features = test_feature_rows_sql("listed_test_json", customer_id, synced_at)
+    else:
+        tests = f"SELECT * FROM {TESTS.name} WHERE false"
+        features = f"SELECT * FROM {TEST_FEATURES.name} WHERE false"
+    report.merges[TESTS.name] = merge(con, TESTS, tests, update_columns=TEST_UPDATE_COLUMNS)
+    report.merges[TEST_FEATURES.name] = merge(
+        con,
+        TEST_FEATURES,
+        features,
+        delete_where="customer_id = ? AND test_id IN (SELECT id FROM listed_tests)",
+        delete_params=[customer_id],
+    )
+    con.execute("DROP TABLE IF EXISTS listed_test_json")
 
 
 def _delete_vanished_tests(con, customer_id: int, product_ids: list[int]) -> int:

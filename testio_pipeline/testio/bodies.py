@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 import msgspec
 
@@ -107,3 +107,77 @@ def check_bug_body(body: bytes) -> tuple[int, ...]:
             )
         ids.append(bug_id)
     return tuple(ids)
+
+
+# --- test-list pages -------------------------------------------------------------------------
+# Pagination needs only each listed test's id (to drop repeats) and `end_at` (to place a
+# skipped record between its neighbours); the rows are built later from the stored page by
+# `testio_pipeline.testio.test_rows`. The same msgspec check costs ~4 µs a test against ~13 µs
+# for `orjson.loads` plus ~60 µs to build rows in Python.
+
+
+class _TestKey(msgspec.Struct, gc=False):
+    id: Union[int, str]
+    # any JSON value: a broken end_at is the row builder's error to report, not the listing's
+    end_at: Any = None
+
+
+class _TestsEnvelope(msgspec.Struct, gc=False):
+    exploratory_tests: list[_TestKey]
+
+
+_TESTS_DECODER = msgspec.json.Decoder(_TestsEnvelope)
+_TEST_PATH = re.compile(r"`\$\.exploratory_tests\[(\d+)\](\.id)?`")
+
+
+@dataclass(frozen=True, eq=False)
+class TestPage:
+    """One test-list response as received; `number` tells pages of one listing apart."""
+
+    number: int
+    body: bytes
+
+
+@dataclass(frozen=True, eq=False)
+class ListedTest:
+    """A test of a listing: its id and `end_at` (as decoded), and where its record is."""
+
+    id: int
+    end_at: Any
+    page: TestPage
+    position: int
+
+
+def check_test_page(body: bytes, number: int) -> list[ListedTest]:
+    """The tests of a raw test-list page body, in order, after the same checks as
+    `check_bug_body` (malformed: `MalformedBody`; wrong shape or id: `TestIOResponseError`)."""
+    try:
+        body.decode("utf-8")
+        envelope = _TESTS_DECODER.decode(body)
+    except msgspec.ValidationError as exc:
+        path = _TEST_PATH.search(str(exc))
+        if path and (path.group(2) or "field `id`" in str(exc)):
+            raise TestIOResponseError(
+                f"exploratory test at $.exploratory_tests[{path.group(1)}] has no valid "
+                f"integer 'id': {exc}"
+            ) from None
+        raise TestIOResponseError(
+            f"expected a JSON object with a list of objects under 'exploratory_tests': {exc}"
+        ) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise MalformedBody(f"malformed JSON: {exc}") from None
+    page = TestPage(number, body)
+    listed = []
+    for position, test in enumerate(envelope.exploratory_tests):
+        test_id = valid_id(test.id)
+        if test_id is None:
+            raise TestIOResponseError(
+                f"exploratory test at $.exploratory_tests[{position}] has no valid integer "
+                f"'id': {test.id!r:.80}"
+            )
+        listed.append(ListedTest(test_id, test.end_at, page, position))
+    return listed
+
+
+# pytest would otherwise collect these classes where test modules import them
+TestPage.__test__ = False  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from any server or network text that ends up in an error or log line. No Dagster
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import math
@@ -37,7 +38,7 @@ import httpx
 import orjson
 
 from testio_pipeline.testio import settings
-from testio_pipeline.testio.bodies import BugBody, check_bug_body
+from testio_pipeline.testio.bodies import BugBody, ListedTest, check_bug_body, check_test_page
 from testio_pipeline.testio.errors import (
     RequestInfo,
     TestIOAuthError,
@@ -186,6 +187,8 @@ class TestIOClient:
         self._retry_after_default = retry_after_default_seconds
         self._tests_per_page = tests_per_page
         self._tests_pages_ahead = tests_pages_ahead
+        # numbers every test-list response, so a consumer can store each page once
+        self._page_numbers = itertools.count()
         self._bug_batch_size = bug_batch_size
         self._log = logger if logger is not None else logging.getLogger(__name__)
         self._sleep = sleep
@@ -274,9 +277,12 @@ class TestIOClient:
 
     def iter_tests(
         self, product_id: int, *, per_page: int | None = None
-    ) -> AsyncIterator[list[RawObject]]:
+    ) -> AsyncIterator[list[ListedTest]]:
         """Every exploratory test of a product, newest first, one list per page; no page cap.
 
+        Tests come as `ListedTest`s: id, `end_at` and the raw page they are on (the rows are
+        built from the raw pages, see `test_rows`). A page can hold tests a later page
+        repeats or records bisected out, so consumers go by each `ListedTest`, not by page.
         Poisoned records are bisected out and recorded in `stats.skipped` (see pagination).
         Exhausted failures other than the poisoned-page 500 (429, 502-504, timeouts, 4xx)
         propagate: bisecting cannot help an overloaded or unreachable API.
@@ -285,10 +291,15 @@ class TestIOClient:
         template = settings.PRODUCT_TESTS_PATH
         path = template.format(product_id=product_id)
 
-        async def fetch(page: int, page_size: int, retry_poisoned: bool) -> list[RawObject]:
+        async def fetch(page: int, page_size: int, retry_poisoned: bool) -> list[ListedTest]:
             query = (("page", str(page)), ("per_page", str(page_size)))
             info = RequestInfo("GET", template, path, query)
-            return await self._get_list(info, "exploratory_tests", retry_poisoned=retry_poisoned)
+            number = next(self._page_numbers)
+            return await self._get(
+                info,
+                retry_poisoned=retry_poisoned,
+                parse=lambda body: check_test_page(body, number),
+            )
 
         return iter_test_pages(
             fetch,

@@ -7,8 +7,9 @@ as compact JSON text, and the API's null quirks (§5.9 of the API reference) are
 so no later layer has to know them. Required keys (ids) raise `TestIOResponseError` naming the
 object; optional keys are read with `.get` and may be None. Pure functions, no I/O.
 
-Bugs are the exception: there are too many to build Python objects for, so their rows are
-built by DuckDB from the raw response bodies, in `testio_pipeline.testio.bug_rows`.
+Tests, test features and bugs are the exception: there are too many to build Python objects
+for, so their rows are built by DuckDB from the raw response bodies, in
+`testio_pipeline.testio.test_rows` and `testio_pipeline.testio.bug_rows`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from testio_pipeline.testio.errors import TestIOResponseError
-from testio_pipeline.testio.settings import FINAL_TEST_STATUSES
 
 Raw = Mapping[str, Any]
 Row = dict[str, Any]
@@ -183,73 +183,3 @@ def feature_row(
         "synced_at": synced_at,
         "raw": raw_json(raw),
     }
-
-
-def test_row(raw: Raw, product_id: int, customer_id: int, synced_at: datetime) -> Row:
-    """A `tests` row from a raw exploratory test listed under `product_id`.
-
-    `is_final` is true for `archived` and `cancelled` only; unknown statuses are kept verbatim
-    and are not final. `bugs_synced_at` / `bugs_synced_final` belong to the bugs asset: None.
-    """
-    test_id = required_id(raw, "exploratory test")
-    status = raw.get("status")
-    return {
-        "customer_id": customer_id,
-        "id": test_id,
-        "product_id": product_id,
-        "section_id": optional_id(raw.get("section")),
-        "title": raw.get("title") or raw.get("test_title"),
-        "status": status,
-        "review_status": raw.get("review_status"),
-        "testing_type": raw.get("testing_type"),
-        "is_final": status in FINAL_TEST_STATUSES,
-        "start_at": parse_timestamp(raw.get("start_at"), f"test {test_id} start_at"),
-        "end_at": parse_timestamp(raw.get("end_at"), f"test {test_id} end_at"),
-        "created_by": raw.get("created_by"),
-        "submitted_by": raw.get("submitted_by"),
-        "synced_at": synced_at,
-        "bugs_synced_at": None,
-        "bugs_synced_final": None,
-        "raw": raw_json(raw),
-    }
-
-
-# pytest would otherwise collect `test_row` / `test_feature_rows` imported into test modules
-test_row.__test__ = False  # type: ignore[attr-defined]
-
-
-def test_feature_rows(
-    raw_test: Raw, customer_id: int, synced_at: datetime, product_id: int | None = None
-) -> list[Row]:
-    """`test_features` rows: one per item of the test's `features[]` snapshot list.
-
-    `product_id` defaults to the test's embedded `product.id`. `enable_*` nulls become False,
-    a null `user_stories` becomes [], `howtofind` falls back to `location`.
-    """
-    test_id = required_id(raw_test, "exploratory test")
-    if product_id is None:
-        product_id = optional_id(raw_test.get("product"))
-    rows: list[Row] = []
-    for item in raw_test.get("features") or []:
-        texts, _ = user_story_texts(item.get("user_stories") if isinstance(item, Mapping) else None)
-        rows.append(
-            {
-                "customer_id": customer_id,
-                "id": required_id(item, f"test feature of test {test_id}"),
-                "test_id": test_id,
-                "feature_id": _as_id(item.get("feature_id")),
-                "product_id": product_id,
-                "title": item.get("title"),
-                "description": item.get("description"),
-                "howtofind": item.get("howtofind") or item.get("location"),
-                "user_stories": texts,
-                "enable_default": _flag(item.get("enable_default")),
-                "enable_content": _flag(item.get("enable_content")),
-                "enable_visual": _flag(item.get("enable_visual")),
-                "synced_at": synced_at,
-            }
-        )
-    return rows
-
-
-test_feature_rows.__test__ = False  # type: ignore[attr-defined]

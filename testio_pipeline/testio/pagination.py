@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from testio_pipeline.testio.bodies import ListedTest
 from testio_pipeline.testio.errors import (
     TestIOError,
     TestIOResponseError,
@@ -33,10 +34,10 @@ from testio_pipeline.testio.settings import (
 
 T = TypeVar("T")
 RawObject = dict[str, Any]
-# fetch(page, per_page, retry_poisoned_status) -> the raw tests of that page. With
+# fetch(page, per_page, retry_poisoned_status) -> the tests of that page. With
 # retry_poisoned_status False a 500 raises at once: used for sub-pages larger than one record,
 # where splitting further is cheaper than retrying and cannot cause a false skip.
-PageFetch = Callable[[int, int, bool], Awaitable[list[RawObject]]]
+PageFetch = Callable[[int, int, bool], Awaitable[list[ListedTest]]]
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class Hole:
     reason: str
 
 
-Slot = RawObject | Hole
+Slot = ListedTest | Hole
 
 
 def is_poisoned(exc: BaseException) -> bool:
@@ -255,9 +256,9 @@ async def _fetch_sub_window(fetch: PageFetch, page: int, size: int) -> list[Slot
         return await _bisect(fetch, (page - 1) * size, size)
 
 
-def _end_at(record: Mapping[str, Any]) -> datetime | None:
+def _end_at(value: Any) -> datetime | None:
     try:
-        return parse_timestamp(record.get("end_at"))
+        return parse_timestamp(value)
     except TestIOResponseError:
         return None
 
@@ -273,7 +274,7 @@ async def iter_test_pages(
     info: Callable[[str], None],
     warn: Callable[[str], None],
     progress_every: int,
-) -> AsyncIterator[list[RawObject]]:
+) -> AsyncIterator[list[ListedTest]]:
     """Yield every page of a product's tests, newest first, deduplicated by id. No page cap.
 
     Keeps `pages_ahead` pages in flight and stops at the first empty or short page (holes
@@ -283,7 +284,7 @@ async def iter_test_pages(
     looping forever. A page longer than `per_page` (a host that ignores pagination and
     returns everything) is taken as the whole listing, with a warning.
     """
-    seen: set[Any] = set()
+    seen: set[int] = set()
     pending: deque[asyncio.Future[list[Slot]]] = deque()
     next_page = 1
     pages = yielded = stale = 0
@@ -302,7 +303,7 @@ async def iter_test_pages(
                 next_page += 1
             slots = await pending.popleft()
             pages += 1
-            fresh: list[RawObject] = []
+            fresh: list[ListedTest] = []
             for slot in slots:
                 if isinstance(slot, Hole):
                     open_holes.append(
@@ -315,14 +316,13 @@ async def iter_test_pages(
                         f"{slot.position}, the API fails on it: {slot.reason}"
                     )
                     continue
-                end_at = _end_at(slot)
+                end_at = _end_at(slot.end_at)
                 if end_at is not None:
                     close_holes(end_at)
                     last_end_at = end_at
-                key = slot.get("id")
-                if key is not None and key in seen:
+                if slot.id in seen:
                     continue
-                seen.add(key)
+                seen.add(slot.id)
                 fresh.append(slot)
             if fresh:
                 yielded += len(fresh)

@@ -32,7 +32,7 @@ def listing_of(api: FakeTestIO, **options: Any) -> tuple[list[int], Any]:
 
     async def scenario() -> tuple[list[int], Any]:
         async with make_client(api, **options) as client:
-            return [t["id"] async for page in client.iter_tests(PRODUCT) for t in page], client.stats
+            return [t.id async for page in client.iter_tests(PRODUCT) for t in page], client.stats
 
     return run(scenario())
 

@@ -30,7 +30,7 @@ def list_tests(api: FakeTestIO, **options: Any) -> tuple[list[list[dict]], Any]:
 
 
 def ids(pages: list[list[dict]]) -> list[int]:
-    return [t["id"] for page in pages for t in page]
+    return [t.id for page in pages for t in page]
 
 
 def test_every_request_names_page_and_per_page() -> None:

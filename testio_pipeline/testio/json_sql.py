@@ -1,0 +1,113 @@
+"""DuckDB SQL fragments that read raw API JSON with the semantics of `models`.
+
+The row builders that run in DuckDB (`bug_rows`, `test_rows`) share these, so an id, a string
+or a timestamp means the same thing in every table whichever side parsed it:
+
+- an id is an integer, or a string of ASCII digits (surrounding whitespace allowed), within
+  BIGINT; anything else (bool, float, object, missing) is NULL;
+- a timestamp is null, missing or blank (NULL), or an ISO-8601 string with an offset (`+02:00`,
+  `+0200`, `+02`, `Z`, that UTC instant) or without one (taken as UTC); anything else fails
+  loudly through DuckDB's `error()` with a message that starts with the caller's prefix;
+- "whitespace" follows Python's `str.strip`.
+
+Each helper takes a SQL expression of type JSON (NULL for a missing key) and returns SQL text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+# python's str.isspace set (what str.strip removes), as an RE2 class
+WS = r"[\s\v\x{1c}-\x{1f}\x{85}\p{Z}]"
+_OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2}){0,2}(\.[0-9]+)?)$"
+
+
+def literal(text: str) -> str:
+    """`text` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def files_list(files: str | Path | Sequence[str | Path]) -> str:
+    """A glob or a list of paths as the first argument of `read_json`."""
+    if isinstance(files, (str, Path)):
+        return literal(str(files))
+    return "[" + ", ".join(literal(str(f)) for f in files) + "]::VARCHAR[]"
+
+
+def json_kind(value: str) -> str:
+    """The JSON type name; SQL NULL (missing key, non-object parent) and JSON null read 'NULL'."""
+    return f"coalesce(json_type({value}), 'NULL')"
+
+
+def json_id(value: str) -> str:
+    return (
+        f"CASE json_type({value}) WHEN 'UBIGINT' THEN TRY_CAST({value} AS BIGINT) "
+        f"WHEN 'BIGINT' THEN TRY_CAST({value} AS BIGINT) "
+        f"WHEN 'VARCHAR' THEN TRY_CAST(regexp_extract({value} ->> '$', "
+        f"'^{WS}*([0-9]+){WS}*$', 1) AS BIGINT) END"
+    )
+
+
+def json_text(value: str) -> str:
+    """A string unquoted; any other JSON value as its text; null as NULL."""
+    return f"CASE WHEN {json_kind(value)} <> 'NULL' THEN {value} ->> '$' END"
+
+
+def json_string(value: str) -> str:
+    """A string unquoted; anything else NULL."""
+    return f"CASE WHEN json_type({value}) = 'VARCHAR' THEN {value} ->> '$' END"
+
+
+def json_bool(value: str) -> str:
+    """A JSON boolean; anything else NULL."""
+    return f"CASE WHEN json_type({value}) = 'BOOLEAN' THEN {value} = 'true' END"
+
+
+def json_truthy(value: str) -> str:
+    """Python's `bool()` of the decoded value: false, null, 0, "" and empty containers are false."""
+    return (
+        f"CASE {json_kind(value)} WHEN 'NULL' THEN false WHEN 'BOOLEAN' THEN {value} = 'true' "
+        f"WHEN 'VARCHAR' THEN ({value} ->> '$') <> '' "
+        f"WHEN 'ARRAY' THEN json_array_length({value}) > 0 "
+        f"WHEN 'OBJECT' THEN {value}::VARCHAR <> '{{}}' "
+        f"ELSE TRY_CAST({value} ->> '$' AS DOUBLE) <> 0 END"
+    )
+
+
+def not_blank(text: str) -> str:
+    return f"CASE WHEN NOT regexp_full_match({text}, '{WS}*') THEN {text} END"
+
+
+def strip(text: str) -> str:
+    return f"regexp_replace({text}, '^{WS}+|{WS}+$', '', 'g')"
+
+
+def json_timestamp(value: str, problem: str) -> str:
+    """`value` as TIMESTAMPTZ per the module docstring; `problem` is the SQL text of the error
+    message raised for a value that is not a timestamp."""
+    text = strip(json_string(value))
+    parsed = (
+        f"CASE WHEN regexp_matches({text}, '{_OFFSET}') THEN TRY_CAST({text} AS TIMESTAMPTZ) "
+        f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMP)) END"
+    )
+    return (
+        f"CASE WHEN {json_kind(value)} = 'NULL' OR {text} = '' THEN NULL "
+        f"ELSE coalesce(CASE WHEN json_type({value}) = 'VARCHAR' THEN {parsed} END, "
+        f"error({problem})) END"
+    )
+
+
+def story_texts(value: str) -> str:
+    """`user_stories` as texts (`models.user_story_texts`): strings kept, an object gives its
+    `title` if truthy, else its `path`, when that is a string; null or a non-list is []."""
+    # json_extract, not `->`: inside a lambda `->` would read as another lambda
+    title, path = "json_extract(s, '$.title')", "json_extract(s, '$.path')"
+    # python's `title or path`, kept only when the chosen value is a string
+    chosen = f"CASE WHEN {json_truthy(title)} THEN {json_string(title)} ELSE {json_string(path)} END"
+    text = f"CASE json_type(s) WHEN 'VARCHAR' THEN s ->> '$' WHEN 'OBJECT' THEN {chosen} END"
+    return (
+        f"CASE WHEN json_type({value}) = 'ARRAY' THEN list_filter(list_transform("
+        f"TRY_CAST({value} AS JSON[]), s -> {text}), s -> s IS NOT NULL) "
+        f"ELSE []::VARCHAR[] END"
+    )

@@ -1,0 +1,192 @@
+"""`tests` and `test_features` rows from raw test-list pages, parsed by DuckDB.
+
+Why SQL and not Python like products and features: volume and memory. A large account lists
+24,000 tests of ~3.3 KB each (their `features[]` snapshots make ~65,000 test features); as
+dicts, then rows, then Arrow, that was ~0.15 ms of client CPU per test and the largest Python
+peak of a sync. The client now checks each page just enough to paginate (`bodies.
+check_test_page`: ids and `end_at`), the page is written to a file as it arrives, and DuckDB
+builds the rows from the files at write time, in C, in bounded memory.
+
+Which listed record becomes a row is decided by the listing (duplicates across pages and
+products, holes): the caller passes it as a table `selection(filename, position, product_id)`,
+one row per test to keep. The semantics are those of the warehouse contract (ids, strings and
+timestamps as in `json_sql`):
+
+- tests: `product_id` is the product whose listing returned the test; `section_id` is
+  `section.id`; `title` is `title`, or `test_title` when `title` is empty or missing;
+  `is_final` is true for the `FINAL_TEST_STATUSES` only (unknown statuses are kept verbatim);
+  `raw` is the test as compact JSON text; `bugs_synced_*` belong to the bugs step (NULL);
+- test features: one row per item of the test's `features[]` (a null list gives none);
+  `product_id` is the test's embedded `product.id`; `howtofind` falls back to `location`;
+  `user_stories` are texts; `enable_*` nulls are false; an id seen twice keeps the last
+  occurrence in listing order;
+- a test feature without a valid `id`, or a test with a broken `start_at` / `end_at`, fails
+  loudly naming the test and the page (`raise_for_test_rows_error`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from testio_pipeline.testio.errors import TestIOResponseError
+from testio_pipeline.testio.json_sql import (
+    files_list,
+    json_id,
+    json_text,
+    json_timestamp,
+    json_truthy,
+    literal,
+    story_texts,
+)
+from testio_pipeline.testio.settings import FINAL_TEST_STATUSES
+
+# DuckDB's `error()` messages of this module start with it, so a caller can tell them apart
+ERROR_PREFIX = "test_rows:"
+# the JSON reader holds a whole page in one buffer; a test page is ~80 KB at 25 tests
+MIN_MAX_BODY_BYTES = 1 << 20
+
+# what a row needs of a test, each field kept as JSON so its type is checked before use;
+# json_transform parses a test once and gives NULL where a parent is not an object
+_TEST_FIELDS = (
+    '{"id": "JSON", "title": "JSON", "test_title": "JSON", "status": "JSON", '
+    '"review_status": "JSON", "testing_type": "JSON", "section": {"id": "JSON"}, '
+    '"product": {"id": "JSON"}, "start_at": "JSON", "end_at": "JSON", '
+    '"created_by": "JSON", "submitted_by": "JSON", "features": "JSON"}'
+)
+_FEATURE_FIELDS = (
+    '{"id": "JSON", "feature_id": "JSON", "title": "JSON", "description": "JSON", '
+    '"howtofind": "JSON", "location": "JSON", "user_stories": "JSON", '
+    '"enable_default": "JSON", "enable_content": "JSON", "enable_visual": "JSON"}'
+)
+
+
+def listed_tests_sql(files: Sequence[str | Path], selection: str, *, max_body_bytes: int) -> str:
+    """The selected tests of the staged pages: (filename, position, product_id, test, f).
+
+    `test` is the raw test (JSON), `f` its fields parsed once (`_TEST_FIELDS`). Materialise it
+    (a temp table) when both `test_rows_sql` and `test_feature_rows_sql` read it.
+    """
+    max_object = max(int(max_body_bytes), MIN_MAX_BODY_BYTES)
+    return f"""
+WITH pages AS (
+    SELECT filename, exploratory_tests AS tests
+    FROM read_json({files_list(files)}, columns = {{exploratory_tests: 'JSON[]'}},
+                   format = 'unstructured', filename = true, maximum_object_size = {max_object})
+),
+items AS (
+    SELECT filename, unnest(tests) AS test, unnest(range(len(tests))) AS position FROM pages
+)
+SELECT i.filename, i.position, s.product_id, i.test,
+       json_transform(i.test, {literal(_TEST_FIELDS)}) AS f
+FROM items AS i JOIN {selection} AS s ON s.filename = i.filename AND s.position = i.position
+"""
+
+
+def _when(name: str, test_id: str) -> str:
+    problem = (
+        f"'{ERROR_PREFIX} test ' || {test_id} || ' {name} is not an ISO-8601 timestamp: ' "
+        f"|| left(f.{name}::VARCHAR, 80) || ' (in ' || filename || ')'"
+    )
+    return json_timestamp(f"f.{name}", problem)
+
+
+def test_rows_sql(listed: str, customer_id: int, synced_at: datetime) -> str:
+    """A SELECT of exactly the `tests` columns (in `TESTS` order) from `listed`, a relation of
+    `listed_tests_sql`'s shape; values inlined, ready to be a `merge` source."""
+    test_id = json_id("f.id")
+    no_id = f"'{ERROR_PREFIX} a test has no valid integer ''id'' (in ' || filename || ')'"
+    finals = ", ".join(literal(s) for s in sorted(FINAL_TEST_STATUSES))
+    return f"""
+SELECT
+    CAST({int(customer_id)} AS BIGINT) AS customer_id,
+    coalesce({test_id}, error({no_id})) AS id,
+    CAST(product_id AS BIGINT) AS product_id,
+    {json_id("f.section.id")} AS section_id,
+    CASE WHEN {json_truthy("f.title")} THEN {json_text("f.title")}
+         ELSE {json_text("f.test_title")} END AS title,
+    {json_text("f.status")} AS status,
+    {json_text("f.review_status")} AS review_status,
+    {json_text("f.testing_type")} AS testing_type,
+    coalesce({json_text("f.status")} IN ({finals}), false) AS is_final,
+    {_when("start_at", test_id)} AS start_at,
+    {_when("end_at", test_id)} AS end_at,
+    {json_text("f.created_by")} AS created_by,
+    {json_text("f.submitted_by")} AS submitted_by,
+    {_synced(synced_at)} AS synced_at,
+    CAST(NULL AS TIMESTAMPTZ) AS bugs_synced_at,
+    CAST(NULL AS BOOLEAN) AS bugs_synced_final,
+    CAST(test AS JSON) AS raw
+FROM {listed}
+"""
+
+
+def test_feature_rows_sql(listed: str, customer_id: int, synced_at: datetime) -> str:
+    """A SELECT of exactly the `test_features` columns (in `TEST_FEATURES` order), one row
+    per test feature id, from `listed` (see `test_rows_sql`)."""
+    no_id = (
+        f"'{ERROR_PREFIX} a test feature of test ' || test_id || ' has no valid integer "
+        f"''id'': ' || left(item::VARCHAR, 200) || ' (in ' || filename || ')'"
+    )
+    return f"""
+WITH tests AS (
+    SELECT filename, position, {json_id("f.id")} AS test_id,
+           {json_id("f.product.id")} AS product_id,
+           TRY_CAST(f.features AS JSON[]) AS features
+    FROM {listed}
+),
+items AS (
+    SELECT filename, position, test_id, product_id,
+           unnest(features) AS item, unnest(range(len(features))) AS item_position
+    FROM tests
+),
+fields AS (
+    SELECT *, json_transform(item, {literal(_FEATURE_FIELDS)}) AS g FROM items
+)
+SELECT
+    CAST({int(customer_id)} AS BIGINT) AS customer_id,
+    coalesce({json_id("g.id")}, error({no_id})) AS id,
+    test_id,
+    {json_id("g.feature_id")} AS feature_id,
+    product_id,
+    {json_text("g.title")} AS title,
+    {json_text("g.description")} AS description,
+    CASE WHEN {json_truthy("g.howtofind")} THEN {json_text("g.howtofind")}
+         ELSE {json_text("g.location")} END AS howtofind,
+    {story_texts("g.user_stories")} AS user_stories,
+    {json_truthy("g.enable_default")} AS enable_default,
+    {json_truthy("g.enable_content")} AS enable_content,
+    {json_truthy("g.enable_visual")} AS enable_visual,
+    {_synced(synced_at)} AS synced_at
+FROM fields
+QUALIFY row_number() OVER (
+    PARTITION BY {json_id("g.id")} ORDER BY filename DESC, position DESC, item_position DESC
+) = 1
+"""
+
+
+def _synced(synced_at: datetime) -> str:
+    if synced_at.tzinfo is None:
+        raise ValueError("synced_at must be timezone-aware")
+    return f"CAST({literal(synced_at.astimezone(timezone.utc).isoformat())} AS TIMESTAMPTZ)"
+
+
+def raise_for_test_rows_error(error: Exception, describe_file: dict[str, str] | None = None) -> None:
+    """Re-raise a DuckDB error of this module's SQL as a `TestIOResponseError`; else nothing.
+
+    `describe_file` maps a page file to what a reader should see instead (e.g. "page 3 of the
+    tests of product 18559").
+    """
+    message = str(error)
+    if ERROR_PREFIX not in message:
+        return
+    detail = message[message.index(ERROR_PREFIX) + len(ERROR_PREFIX) :].strip()
+    for path, label in (describe_file or {}).items():
+        detail = detail.replace(f"(in {path})", f"(in {label})")
+    raise TestIOResponseError(detail) from error
+
+
+# pytest would otherwise collect these functions where test modules import them
+test_rows_sql.__test__ = False  # type: ignore[attr-defined]
+test_feature_rows_sql.__test__ = False  # type: ignore[attr-defined]

@@ -1,0 +1,182 @@
+"""Raw test-list pages into `tests` and `test_features` rows, in DuckDB: exact columns, null
+quirks, UTC timestamps, loud failures. The cases of the former Python `test_row` /
+`test_feature_rows`, run through the SQL, plus the listing's choice of records."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from testio_pipeline.testio.errors import TestIOResponseError
+from testio_pipeline.testio.test_rows import (
+    listed_tests_sql,
+    raise_for_test_rows_error,
+    test_feature_rows_sql,
+    test_rows_sql,
+)
+from testio_pipeline.warehouse.schema import TEST_FEATURES, TESTS, ensure_schema
+
+SYNCED = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+CUSTOMER = 3
+PRODUCT = 18559
+
+TEST = {
+    "id": 109363, "test_title": "Release 4.2 regression", "title": "Release 4.2 regression",
+    "status": "archived", "review_status": "review_successful", "testing_type": "coverage",
+    "section": {"id": 22042, "name": "Presentations"},
+    "product": {"id": 18559, "name": "Canva – «ü»"},
+    "created_by": "jane.customer", "submitted_by": None,
+    "start_at": "2025-10-20T13:00:00+02:00", "end_at": "2025-10-27T02:00:00+01:00",
+    "features": [
+        {"id": 1042409, "feature_id": 196992, "title": "[Presentations] Recording",
+         "description": "Record a talk", "location": "Present > Record", "howtofind": "Present > Record",
+         "enable_default": True, "enable_content": None, "enable_visual": True,
+         "user_stories": ["I can start a recording", {"id": 7, "title": "I can discard it"}]},
+        {"id": 1042410, "feature_id": 196993, "title": "Sharing", "description": None,
+         "location": "Share menu", "howtofind": None,
+         "enable_default": None, "enable_content": None, "enable_visual": None, "user_stories": None},
+    ],
+}
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+def with_(raw: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**raw, **changes}
+
+
+def without(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k != key}
+
+
+def rows(
+    tmp_path: Path,
+    *pages: list[dict[str, Any]],
+    chosen: list[tuple[int, int, int]] | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(tests rows, test_features rows) of `pages`; `chosen` is (page, position, product_id)
+    per test to keep, by default every record under PRODUCT."""
+    files = []
+    for n, page in enumerate(pages):
+        path = tmp_path / f"tests-{n:08d}.json"
+        path.write_text(json.dumps({"exploratory_tests": page}, ensure_ascii=False), "utf-8")
+        files.append(str(path))
+    if chosen is None:
+        chosen = [(n, p, PRODUCT) for n, page in enumerate(pages) for p in range(len(page))]
+    con = duckdb.connect()
+    ensure_schema(con)
+    con.execute("CREATE TEMP TABLE selection (filename VARCHAR, position BIGINT, product_id BIGINT)")
+    con.executemany(
+        "INSERT INTO selection VALUES (?, ?, ?)", [(files[n], p, pid) for n, p, pid in chosen]
+    )
+    con.execute(f"CREATE TEMP TABLE listed AS {listed_tests_sql(files, 'selection', max_body_bytes=0)}")
+    try:
+        # through the warehouse tables: the SELECTs fit the contract's columns and types
+        con.execute(f"INSERT INTO tests {test_rows_sql('listed', CUSTOMER, SYNCED)}")
+        con.execute(f"INSERT INTO test_features {test_feature_rows_sql('listed', CUSTOMER, SYNCED)}")
+    except duckdb.Error as error:
+        raise_for_test_rows_error(error, {f: f"page {n}" for n, f in enumerate(files)})
+        raise
+    tests = _dicts(con, "SELECT * FROM tests")
+    features = _dicts(con, "SELECT * FROM test_features ORDER BY id")
+    con.close()
+    return tests, features
+
+
+def _dicts(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def test_rows_have_exactly_the_schema_columns(tmp_path: Path) -> None:
+    tests, features = rows(tmp_path, [TEST])
+    assert list(tests[0]) == TESTS.column_names
+    assert list(features[0]) == TEST_FEATURES.column_names
+
+
+def test_test_row_fields_and_fallbacks(tmp_path: Path) -> None:
+    (row,), _ = rows(tmp_path, [TEST])
+    assert (row["customer_id"], row["id"], row["product_id"], row["section_id"]) == (CUSTOMER, 109363, 18559, 22042)
+    assert (row["title"], row["status"], row["review_status"], row["testing_type"]) == (
+        "Release 4.2 regression", "archived", "review_successful", "coverage",
+    )
+    assert (row["created_by"], row["submitted_by"]) == ("jane.customer", None)
+    assert (row["bugs_synced_at"], row["bugs_synced_final"], row["synced_at"]) == (None, None, SYNCED)
+    legacy = with_(without(TEST, "title"), section=None, id="  77 ")
+    (row,), _ = rows(tmp_path, [legacy])
+    assert (row["id"], row["title"], row["section_id"]) == (77, "Release 4.2 regression", None)
+    (row,), _ = rows(tmp_path, [with_(TEST, title="", section="22042")])
+    assert (row["title"], row["section_id"]) == ("Release 4.2 regression", None)
+
+
+def test_product_id_is_the_listing_product_not_the_embedded_one(tmp_path: Path) -> None:
+    (row,), features = rows(tmp_path, [TEST], chosen=[(0, 0, 42)])
+    assert row["product_id"] == 42
+    # test features keep the test's own product, as the contract says
+    assert {f["product_id"] for f in features} == {18559}
+
+
+def test_raw_is_compact_json_of_the_api_object(tmp_path: Path) -> None:
+    (row,), _ = rows(tmp_path, [TEST])
+    assert row["raw"] == json.dumps(TEST, separators=(",", ":"), ensure_ascii=False)
+    assert "«ü»" in row["raw"]
+
+
+def test_test_timestamps_become_utc(tmp_path: Path) -> None:
+    (row,), _ = rows(tmp_path, [TEST])
+    assert row["start_at"] == utc(2025, 10, 20, 11, 0)
+    assert row["end_at"] == utc(2025, 10, 27, 1, 0)
+    (row,), _ = rows(tmp_path, [with_(TEST, start_at="2026-01-02T03:04:05", end_at="")])
+    assert (row["start_at"], row["end_at"]) == (utc(2026, 1, 2, 3, 4, 5), None)
+    with pytest.raises(TestIOResponseError, match=r"test 109363 end_at .*last tuesday.*\(in page 0\)"):
+        rows(tmp_path, [with_(TEST, end_at="last tuesday")])
+
+
+@pytest.mark.parametrize(
+    ("status", "final"),
+    [("archived", True), ("cancelled", True), ("locked", False), ("customer_finalized", False),
+     ("running", False), ("completed", False), (None, False)],
+)
+def test_only_archived_and_cancelled_tests_are_final(
+    tmp_path: Path, status: str | None, final: bool
+) -> None:
+    (row,), _ = rows(tmp_path, [with_(TEST, status=status)])
+    assert (row["status"], row["is_final"]) == (status, final)
+
+
+def test_test_feature_nulls_become_false_and_empty(tmp_path: Path) -> None:
+    _, (first, second) = rows(tmp_path, [TEST])
+    assert (first["id"], first["test_id"], first["feature_id"], first["product_id"]) == (
+        1042409, 109363, 196992, 18559,
+    )
+    assert (first["enable_default"], first["enable_content"], first["enable_visual"]) == (True, False, True)
+    assert first["user_stories"] == ["I can start a recording", "I can discard it"]
+    assert (second["enable_default"], second["enable_content"], second["enable_visual"]) == (False, False, False)
+    assert second["user_stories"] == [] and second["howtofind"] == "Share menu"
+    assert rows(tmp_path, [with_(TEST, features=None)])[1] == []
+    _, features = rows(tmp_path, [without(TEST, "product")])
+    assert {f["product_id"] for f in features} == {None}
+
+
+def test_a_test_feature_without_id_fails_naming_the_test_and_page(tmp_path: Path) -> None:
+    with pytest.raises(TestIOResponseError, match=r"test feature of test 109363 .*\(in page 0\)"):
+        rows(tmp_path, [with_(TEST, features=[{"feature_id": 5}])])
+
+
+def test_only_chosen_records_become_rows_and_a_repeated_test_feature_keeps_the_last(
+    tmp_path: Path,
+) -> None:
+    other = with_(TEST, id=2, features=[dict(TEST["features"][0], title="newer snapshot")])
+    tests, features = rows(tmp_path, [TEST, with_(TEST, id=3)], [other], chosen=[(0, 0, 1), (1, 0, 1)])
+    assert [t["id"] for t in tests] == [109363, 2]
+    by_id = {f["id"]: f for f in features}
+    assert by_id[1042409]["title"] == "newer snapshot" and by_id[1042409]["test_id"] == 2
+    assert set(by_id) == {1042409, 1042410}
