@@ -11,7 +11,7 @@ import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import dagster as dg
 import duckdb
@@ -19,8 +19,10 @@ from pydantic import Field
 
 from testio_pipeline.testio import settings
 from testio_pipeline.testio.client import TestIOClient
-from testio_pipeline.testio.simulator import SIMULATOR_BASE_URL, Simulator, SimulatorConfig
 from testio_pipeline.warehouse import connection
+
+if TYPE_CHECKING:
+    from testio_pipeline.testio.simulator import Simulator
 
 DEFAULT_DUCKDB_PATH = "data/testio.duckdb"
 
@@ -119,6 +121,8 @@ class TestIOResource(dg.ConfigurableResource):
     def client(self, logger: Optional[logging.Logger] = None) -> TestIOClient:
         """A new async client; use it as `async with resource.client(log) as client:`."""
         if self.uses_simulator:
+            from testio_pipeline.testio.simulator import SIMULATOR_BASE_URL
+
             simulator = embedded_simulator(self.simulator_size, self.simulator_seed)
             transport, base_url, token = (
                 simulator.transport,
@@ -146,6 +150,10 @@ class TestIOResource(dg.ConfigurableResource):
 @functools.lru_cache(maxsize=4)
 def embedded_simulator(size: str, seed: int) -> Simulator:
     """One simulator per process and (size, seed): generating the account is deterministic."""
+    # imported here: the simulator (numpy and the account generator, ~20 MB) is not loaded
+    # by a pipeline that talks to the real API
+    from testio_pipeline.testio.simulator import Simulator, SimulatorConfig
+
     scale: str | float = size
     try:
         scale = float(size)

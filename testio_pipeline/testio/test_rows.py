@@ -63,10 +63,8 @@ _FEATURE_FIELDS = (
 
 
 def listed_tests_sql(files: Sequence[str | Path], selection: str, *, max_body_bytes: int) -> str:
-    """The selected tests of the staged pages: (filename, position, product_id, test, f).
-
-    `test` is the raw test (JSON), `f` its fields parsed once (`_TEST_FIELDS`). Materialise it
-    (a temp table) when both `test_rows_sql` and `test_feature_rows_sql` read it.
+    """The selected tests of the staged pages: (filename, position, product_id, test), where
+    `test` is the raw test (JSON). The input of `test_rows_sql` and `test_feature_rows_sql`.
     """
     max_object = max(int(max_body_bytes), MIN_MAX_BODY_BYTES)
     return f"""
@@ -78,8 +76,7 @@ WITH pages AS (
 items AS (
     SELECT filename, unnest(tests) AS test, unnest(range(len(tests))) AS position FROM pages
 )
-SELECT i.filename, i.position, s.product_id, i.test,
-       json_transform(i.test, {literal(_TEST_FIELDS)}) AS f
+SELECT i.filename, i.position, s.product_id, i.test
 FROM items AS i JOIN {selection} AS s ON s.filename = i.filename AND s.position = i.position
 """
 
@@ -99,6 +96,7 @@ def test_rows_sql(listed: str, customer_id: int, synced_at: datetime) -> str:
     no_id = f"'{ERROR_PREFIX} a test has no valid integer ''id'' (in ' || filename || ')'"
     finals = ", ".join(literal(s) for s in sorted(FINAL_TEST_STATUSES))
     return f"""
+WITH fields AS ({_with_fields(listed)})
 SELECT
     CAST({int(customer_id)} AS BIGINT) AS customer_id,
     coalesce({test_id}, error({no_id})) AS id,
@@ -118,7 +116,7 @@ SELECT
     CAST(NULL AS TIMESTAMPTZ) AS bugs_synced_at,
     CAST(NULL AS BOOLEAN) AS bugs_synced_final,
     CAST(test AS JSON) AS raw
-FROM {listed}
+FROM fields
 """
 
 
@@ -134,7 +132,7 @@ WITH tests AS (
     SELECT filename, position, {json_id("f.id")} AS test_id,
            {json_id("f.product.id")} AS product_id,
            TRY_CAST(f.features AS JSON[]) AS features
-    FROM {listed}
+    FROM ({_with_fields(listed)})
 ),
 items AS (
     SELECT filename, position, test_id, product_id,
@@ -164,6 +162,11 @@ QUALIFY row_number() OVER (
     PARTITION BY {json_id("g.id")} ORDER BY filename DESC, position DESC, item_position DESC
 ) = 1
 """
+
+
+def _with_fields(listed: str) -> str:
+    # json_transform parses each test once for all the fields a row needs
+    return f"SELECT *, json_transform(test, {literal(_TEST_FIELDS)}) AS f FROM {listed}"
 
 
 def _synced(synced_at: datetime) -> str:

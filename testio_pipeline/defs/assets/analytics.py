@@ -16,7 +16,6 @@ import dagster as dg
 
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import WarehouseResource
-from testio_pipeline.warehouse import charts
 from testio_pipeline.warehouse.analytics import (
     BUG_TRENDS,
     FEATURE_BUG_DENSITY,
@@ -130,6 +129,9 @@ def feature_bug_density(context, warehouse: WarehouseResource) -> dg.Materialize
     started = time.perf_counter()
     metadata, fragile = _materialize(context, warehouse, FEATURE_BUG_DENSITY, started)
     min_tests = settings.FRAGILE_MIN_TESTS
+    # imported here: matplotlib (~30 MB) is needed by this step only, not by every run process
+    from testio_pipeline.warehouse import charts
+
     png = charts.render_fragile_features_png(fragile, min_tests=min_tests)
     chart_path = charts.write_report(
         png, charts.reports_dir_for(warehouse.path) / settings.FEATURE_BUG_DENSITY_CHART
