@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 
 import duckdb
-import pyarrow as pa
+import orjson
 
 from testio_pipeline.sync.features import stored_products
 from testio_pipeline.sync.report import (
@@ -56,16 +58,30 @@ class _Listing:
     # products whose listing ran to its end without a failure
     complete: set[int] = field(default_factory=set)
 
-    def selection(self) -> pa.Table:
-        ids = list(self.chosen)
+    def write_selection(self, con: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
+        """The chosen records as temp table `table` (id, filename, position, product_id).
+
+        Goes through a JSON file of four arrays: DuckDB reads 24,000 records that way in
+        ~25 ms, against ~0.7 s for the same lists passed as query parameters.
+        """
         places = list(self.chosen.values())
-        return pa.table(
-            {
-                "id": pa.array(ids, pa.int64()),
-                "filename": pa.array([p[0] for p in places], pa.string()),
-                "position": pa.array([p[1] for p in places], pa.int64()),
-                "product_id": pa.array([p[2] for p in places], pa.int64()),
-            }
+        columns = {
+            "id": list(self.chosen),
+            "filename": [p[0] for p in places],
+            "position": [p[1] for p in places],
+            "product_id": [p[2] for p in places],
+        }
+        path.write_bytes(orjson.dumps(columns))
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {table} AS
+            SELECT unnest(id) AS id, unnest(filename) AS filename,
+                   unnest(position) AS position, unnest(product_id) AS product_id
+            FROM read_json(?, maximum_object_size = ?, columns = {{
+                id: 'BIGINT[]', filename: 'VARCHAR[]', position: 'BIGINT[]',
+                product_id: 'BIGINT[]'}})
+            """,
+            [str(path), path.stat().st_size + 1],
         )
 
 
@@ -134,9 +150,7 @@ def sync_tests(
         synced_at = utc_now()
         with warehouse.write(log) as con:
             configure_memory(con, temp_directory=stage.directory / SPILL_DIRECTORY)
-            con.register("listing_arrow", listing.selection())
-            con.execute("CREATE OR REPLACE TEMP TABLE listed_tests AS SELECT * FROM listing_arrow")
-            con.unregister("listing_arrow")
+            listing.write_selection(con, "listed_tests", stage.directory / "listing.json")
             try:
                 _merge_listed(con, stage, customer_id, synced_at, report)
             except duckdb.Error as error:
@@ -155,7 +169,7 @@ def _merge_listed(
     con: duckdb.DuckDBPyConnection,
     stage: StagedBodies,
     customer_id: int,
-    synced_at,
+    synced_at: datetime,
     report: SyncReport,
 ) -> None:
     """Merge the tests chosen in `listed_tests` and their test features from the staged pages."""

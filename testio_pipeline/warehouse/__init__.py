@@ -1,4 +1,4 @@
-"""The DuckDB warehouse: schema, connections with lock handling, Parquet staging, bulk merge.
+"""The DuckDB warehouse: schema, connections with lock handling, row staging, bulk merge.
 
 Imports no Dagster, so it is usable and testable on its own. A write goes: stage rows while
 fetching (`StagedRows`), then `write_transaction(path)` and `merge(con, spec, stage)`.
@@ -14,7 +14,7 @@ from testio_pipeline.warehouse.connection import (
 )
 from testio_pipeline.warehouse.merge import DuplicateKeyError, MergeCounts, merge, replace_table
 from testio_pipeline.warehouse.schema import TABLES_BY_NAME, TableSpec, ensure_schema
-from testio_pipeline.warehouse.staging import StagedRows, arrow_schema
+from testio_pipeline.warehouse.staging import StagedRows
 
 __all__ = [
     "TABLES_BY_NAME",
@@ -23,7 +23,6 @@ __all__ = [
     "StagedRows",
     "TableSpec",
     "WarehouseLockedError",
-    "arrow_schema",
     "ensure_schema",
     "merge",
     "open_for_read",

@@ -1,41 +1,40 @@
-"""Parquet staging: fetch first, write later, in memory that does not grow with the account.
+"""Row staging: fetch first, write later, in memory that does not grow with the account.
 
 Ingest assets fetch for minutes and may only open DuckDB (and take its lock) once fetching is
 done. Meanwhile rows go into a `StagedRows`: dicts are buffered `batch_rows` at a time and
-flushed to Parquet files with the table's fixed Arrow schema, so memory holds one batch, not
-200,000 bugs with their raw JSON. Afterwards `relation(con)` exposes the stage to DuckDB with
-the table's exact column types, ready for `merge.merge`.
+flushed to JSON-lines files (orjson), so memory holds one batch; afterwards `sql()` reads the
+files back in DuckDB with the table's exact column types, ready for `merge.merge`.
+
+Why JSON lines and not Arrow/Parquet: building Arrow arrays from Python objects makes pyarrow
+import pandas (~50 MB of RSS in every run process) for tables of a few thousand rows; DuckDB
+reads typed JSON lines just as well. Values are checked against the column types at append,
+so a wrong type still fails while fetching, naming the column.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
+import orjson
 
 from testio_pipeline.warehouse.schema import TableSpec
 from testio_pipeline.warehouse.stage_directory import StageDirectory
 
 DEFAULT_BATCH_ROWS = 5000
-PARQUET_COMPRESSION = "zstd"
+# an extra field of every staged line: its append number
+_SEQUENCE = "_staged_seq"
 
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "BIGINT": pa.int64(),
-    "INTEGER": pa.int32(),
-    "VARCHAR": pa.string(),
-    "BOOLEAN": pa.bool_(),
-    "DOUBLE": pa.float64(),
-    "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
-    "BIGINT[]": pa.list_(pa.int64()),
-    "VARCHAR[]": pa.list_(pa.string()),
-    # json travels as text; relation() casts it back to JSON
-    "JSON": pa.string(),
+# the Python values a column of each DuckDB type accepts (None is NULL everywhere)
+_SCALAR_TYPES: dict[str, tuple[type, ...]] = {
+    "BIGINT": (int,),
+    "INTEGER": (int,),
+    "VARCHAR": (str,),
+    "BOOLEAN": (bool,),
+    "DOUBLE": (int, float),
 }
 
 
@@ -44,43 +43,77 @@ def base_type(sql_type: str) -> str:
     return sql_type.upper().replace("NOT NULL", "").strip()
 
 
-def arrow_schema(spec: TableSpec) -> pa.Schema:
-    """The Arrow schema staged files of `spec` are written with (one field per column)."""
-    fields = []
-    for name, sql_type in spec.columns:
-        duck_type = base_type(sql_type)
-        if duck_type not in _ARROW_TYPES:
-            raise ValueError(f"{spec.name}.{name}: no Arrow mapping for DuckDB type {duck_type}")
-        fields.append(
-            pa.field(name, _ARROW_TYPES[duck_type], nullable="NOT NULL" not in sql_type.upper())
-        )
-    return pa.schema(fields)
-
-
-def _timestamp(value: Any, column: str) -> datetime | None:
-    if value is None:
-        return None
+def _timestamp(value: Any, column: str) -> str:
     if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as error:
+            raise TypeError(f"column {column}: not an ISO 8601 timestamp: {value!r}") from error
     if not isinstance(value, datetime):
         raise TypeError(f"column {column}: expected an ISO 8601 string or datetime, got {value!r}")
     # a naive time has no defined instant; the api always sends an offset
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"column {column}: timestamp {value!r} has no time zone")
-    return value
+    return value.isoformat()
 
 
-def _json_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
+def _json_text(value: Any) -> str:
+    if isinstance(value, str):
         return value
     if isinstance(value, bytes):
         # orjson.dumps output: already JSON text
         return value.decode("utf-8")
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(value).decode()
+
+
+def _check(value: Any, accepted: tuple[type, ...], column: str, sql_type: str) -> None:
+    # bool is an int subclass: a True id is a broken value, not 1
+    if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
+        raise TypeError(f"{column}: cannot stage {value!r:.80} as {sql_type}")
+
+
+def _converter(column: str, sql_type: str):
+    """value -> what the JSON line holds for a column of `sql_type` (checked)."""
+    if sql_type == "TIMESTAMPTZ":
+        return lambda v: _timestamp(v, column)
+    if sql_type == "JSON":
+        # json travels as text; sql() casts it back to JSON
+        return _json_text
+    if sql_type.endswith("[]"):
+        accepted = _SCALAR_TYPES[sql_type[:-2]]
+
+        def as_list(value: Any) -> list[Any]:
+            if not isinstance(value, (list, tuple)):
+                raise TypeError(f"{column}: cannot stage {value!r:.80} as {sql_type}")
+            for item in value:
+                if item is not None:
+                    _check(item, accepted, column, sql_type)
+            return list(value)
+
+        return as_list
+    if sql_type not in _SCALAR_TYPES:
+        raise ValueError(f"{column}: no staging rule for DuckDB type {sql_type}")
+    accepted = _SCALAR_TYPES[sql_type]
+
+    def scalar(value: Any) -> Any:
+        _check(value, accepted, column, sql_type)
+        return value
+
+    return scalar
+
+
+def staged_columns(spec: TableSpec) -> dict[str, str]:
+    """Column -> the DuckDB type staged files of `spec` are read with (JSON read as text)."""
+    types = {}
+    for name, sql_type in spec.columns:
+        duck_type = base_type(sql_type)
+        _converter(f"{spec.name}.{name}", duck_type)  # fails for a type without a rule
+        types[name] = "VARCHAR" if duck_type == "JSON" else duck_type
+    return types
 
 
 class StagedRows(StageDirectory):
-    """Rows of one table staged to Parquet files in a private temp directory.
+    """Rows of one table staged to JSON-lines files in a private temp directory.
 
     Use as a context manager: the directory and its files are removed on exit. `append` /
     `extend` take dicts keyed by column name; a missing key means NULL, an unknown key or a
@@ -100,7 +133,6 @@ class StagedRows(StageDirectory):
         if batch_rows < 1:
             raise ValueError("batch_rows must be at least 1")
         self.spec = spec
-        self.schema = arrow_schema(spec)
         self.batch_rows = batch_rows
         super().__init__(spec.name, directory)
         self._buffer: list[Mapping[str, Any]] = []
@@ -111,8 +143,11 @@ class StagedRows(StageDirectory):
         self._keys: set[tuple[Any, ...]] = set()
         self._has_duplicates = False
         self._columns = frozenset(spec.column_names)
-        self._timestamp_columns = [n for n, t in spec.columns if base_type(t) == "TIMESTAMPTZ"]
-        self._json_columns = [n for n, t in spec.columns if base_type(t) == "JSON"]
+        self._read_types = staged_columns(spec)
+        self._converters = {
+            name: _converter(f"{spec.name}.{name}", base_type(sql_type))
+            for name, sql_type in spec.columns
+        }
 
     def __enter__(self) -> StagedRows:
         return self
@@ -124,11 +159,12 @@ class StagedRows(StageDirectory):
 
     @property
     def files(self) -> list[Path]:
-        """The Parquet files written so far, in append order (the buffer is not flushed)."""
+        """The files written so far, in append order (the buffer is not flushed)."""
         return list(self._files)
 
     def append(self, row: Mapping[str, Any]) -> None:
-        """Stage one row; flushes a Parquet file whenever `batch_rows` rows are buffered."""
+        """Stage one row (checked against the column types); flushes a file whenever
+        `batch_rows` rows are buffered."""
         if self._closed:
             raise RuntimeError(f"stage of {self.spec.name} is already cleaned up")
         if not self._columns.issuperset(row.keys()):
@@ -139,11 +175,17 @@ class StagedRows(StageDirectory):
                 raise ValueError(
                     f"{self.spec.name}: key column {key} is missing or NULL in {dict(row)!r:.200}"
                 )
+        converted = {
+            name: None if value is None else self._converters[name](value)
+            for name, value in row.items()
+        }
         key_value = tuple(row[key] for key in self.spec.key)
         if key_value in self._keys:
             self._has_duplicates = True
         self._keys.add(key_value)
-        self._buffer.append(row)
+        # the append order, which decides "last row wins" (DuckDB need not read rows in order)
+        converted[_SEQUENCE] = self._row_count
+        self._buffer.append(converted)
         self._row_count += 1
         if len(self._buffer) >= self.batch_rows:
             self.flush()
@@ -154,32 +196,13 @@ class StagedRows(StageDirectory):
             self.append(row)
 
     def flush(self) -> None:
-        """Write the buffered rows to a new Parquet file (no-op when the buffer is empty)."""
+        """Write the buffered rows to a new file (no-op when the buffer is empty)."""
         if not self._buffer:
             return
-        table = self._to_arrow(self._buffer)
-        # zero-padded names sort in append order, which decides "last row wins"
-        path = self.directory / f"part-{len(self._files):06d}.parquet"
-        pq.write_table(table, path, compression=PARQUET_COMPRESSION)
+        path = self.directory / f"part-{len(self._files):06d}.jsonl"
+        path.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in self._buffer))
         self._files.append(path)
         self._buffer = []
-
-    def _to_arrow(self, rows: list[Mapping[str, Any]]) -> pa.Table:
-        arrays = []
-        for field in self.schema:
-            name = field.name
-            values = [row.get(name) for row in rows]
-            if name in self._timestamp_columns:
-                values = [_timestamp(v, name) for v in values]
-            elif name in self._json_columns:
-                values = [_json_text(v) for v in values]
-            try:
-                arrays.append(pa.array(values, type=field.type))
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-                raise TypeError(
-                    f"{self.spec.name}.{name}: cannot stage as {field.type}: {error}"
-                ) from error
-        return pa.Table.from_arrays(arrays, schema=self.schema)
 
     def sql(self) -> str:
         """A SELECT over the staged files with the table's column types, one row per key.
@@ -199,13 +222,17 @@ class StagedRows(StageDirectory):
             )
             return f"SELECT {nulls} WHERE false"
         files = ", ".join("'" + str(path).replace("'", "''") + "'" for path in self._files)
+        columns = ", ".join(f"{name}: '{t}'" for name, t in self._read_types.items())
+        read = (
+            f"read_json([{files}], format = 'newline_delimited', "
+            f"columns = {{{columns}, {_SEQUENCE}: 'BIGINT'}})"
+        )
         if not self._has_duplicates:
-            return f"SELECT {typed} FROM read_parquet([{files}])"
+            return f"SELECT {typed} FROM {read}"
         key = ", ".join(self.spec.key)
         return (
-            f"SELECT {typed} FROM read_parquet([{files}], filename = true, file_row_number = true) "
-            f"QUALIFY row_number() OVER "
-            f"(PARTITION BY {key} ORDER BY filename DESC, file_row_number DESC) = 1"
+            f"SELECT {typed} FROM {read} "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {_SEQUENCE} DESC) = 1"
         )
 
     def relation(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
