@@ -48,6 +48,7 @@ from testio_pipeline.testio.errors import (
     TestIOResponseError,
     TestIOUnavailableError,
 )
+from testio_pipeline.testio.http import AiohttpTransport
 from testio_pipeline.testio.models import required_id, section_layout
 from testio_pipeline.testio.pagination import (
     FeatureCatalog,
@@ -196,7 +197,10 @@ class TestIOClient:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight = 0
         self.stats = ClientStats()
-        # limits only shape the default network transport; an injected transport brings its own
+        # the network goes through aiohttp's pool (see `http.py`: a fraction of httpcore's CPU per
+        # request), sized to the request slots; an injected transport (simulator, mock) replaces it
+        if transport is None:
+            transport = AiohttpTransport(max_connections=max_in_flight)
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={
@@ -205,9 +209,6 @@ class TestIOClient:
                 "User-Agent": settings.USER_AGENT,
             },
             timeout=httpx.Timeout(timeout_seconds),
-            limits=httpx.Limits(
-                max_connections=max_in_flight, max_keepalive_connections=max_in_flight
-            ),
             transport=transport,
         )
 
