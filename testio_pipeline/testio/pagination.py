@@ -29,6 +29,7 @@ from testio_pipeline.testio.models import parse_timestamp, required_id
 from testio_pipeline.testio.settings import (
     POISON_OUTAGE_MIN_PAGE,
     POISONED_PAGE_STATUS,
+    TESTS_PAGES_AHEAD_MAX,
     TESTS_STALE_PAGES_LIMIT,
 )
 
@@ -263,6 +264,17 @@ def _end_at(value: Any) -> datetime | None:
         return None
 
 
+def look_ahead(base: int, pages_done: int) -> int:
+    """How many pages of one listing to keep in flight after `pages_done` pages.
+
+    `base` for a short listing, then a quarter of the pages seen so far, up to
+    `TESTS_PAGES_AHEAD_MAX`: one product with 5,000 tests would otherwise list at `base`
+    pages per round trip while the other products' slots sit idle, and the pages requested
+    past its end (at most look-ahead - 1) stay under a quarter of the pages it really has.
+    """
+    return max(base, min(TESTS_PAGES_AHEAD_MAX, pages_done // 4))
+
+
 async def iter_test_pages(
     fetch: PageFetch,
     *,
@@ -277,8 +289,8 @@ async def iter_test_pages(
 ) -> AsyncIterator[list[ListedTest]]:
     """Yield every page of a product's tests, newest first, deduplicated by id. No page cap.
 
-    Keeps `pages_ahead` pages in flight and stops at the first empty or short page (holes
-    count as positions). A test inserted at the top while listing shifts records down by one,
+    Keeps `pages_ahead` pages in flight, more for a long listing (`look_ahead`), and stops
+    at the first empty or short page (holes count as positions). A test inserted at the top while listing shifts records down by one,
     so a record can reappear on the next page: ids already yielded are dropped. Several full
     pages in a row without a new id mean the API ignores `page`: that raises instead of
     looping forever. A page longer than `per_page` (a host that ignores pagination and
@@ -298,7 +310,7 @@ async def iter_test_pages(
 
     try:
         while True:
-            while len(pending) < pages_ahead:
+            while len(pending) < look_ahead(pages_ahead, pages):
                 pending.append(asyncio.ensure_future(fetch_window(fetch, next_page, per_page)))
                 next_page += 1
             slots = await pending.popleft()

@@ -54,6 +54,8 @@ POISONED_PAGE_STATUS = 500
 # test pages requested ahead of the one being consumed: keeps the semaphore busy without
 # wasting more than a few empty pages past the end of a listing
 TESTS_PAGES_AHEAD = 3
+# ... and for a long listing, up to this many (see pagination.look_ahead)
+TESTS_PAGES_AHEAD_MAX = 16
 # bug batches kept scheduled per request slot: enough to keep every slot busy, bounded memory
 BUGS_PENDING_BATCHES_PER_SLOT = 2
 TESTS_PROGRESS_EVERY_PAGES = 20

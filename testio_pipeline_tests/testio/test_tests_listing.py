@@ -13,6 +13,9 @@ from testio_pipeline.testio.errors import (
     TestIOUnavailableError,
 )
 
+from testio_pipeline.testio.pagination import look_ahead
+from testio_pipeline.testio.settings import TESTS_PAGES_AHEAD_MAX
+
 from .fake_api import FakeTestIO, ListLogger, error, make_client, make_tests, page_requests, run
 
 PRODUCT = 7
@@ -52,6 +55,19 @@ def test_listing_stops_after_a_short_page() -> None:
     assert max(page for page, _ in page_requests(api)) <= 5
 
 
+def test_a_long_listing_keeps_more_pages_in_flight_without_wasting_many() -> None:
+    tests = make_tests(25 * 100 + 5)  # 101 pages, the last one short
+    api = FakeTestIO(tests={PRODUCT: tests})
+    pages, _ = list_tests(api, tests_pages_ahead=3, max_in_flight=20)
+    assert ids(pages) == [t["id"] for t in tests]
+    requested = [page for page, _ in page_requests(api)]
+    # the look-ahead grew to a quarter of the pages seen (capped): past page 101 at most
+    # that many - 1 were requested, and never a page twice
+    assert max(requested) - 101 <= TESTS_PAGES_AHEAD_MAX - 1
+    assert max(requested) > 101 + 2 and len(requested) == len(set(requested))
+    assert [look_ahead(3, n) for n in (0, 12, 40, 1000)] == [3, 3, 10, TESTS_PAGES_AHEAD_MAX]
+
+
 def test_listing_stops_at_an_empty_page() -> None:
     tests = make_tests(50)
     api = FakeTestIO(tests={PRODUCT: tests})
@@ -75,8 +91,8 @@ def test_listing_has_no_page_cap() -> None:
     assert stats.skipped == []
 
 
-def test_listing_keeps_several_pages_in_flight() -> None:
-    api = FakeTestIO(tests={PRODUCT: make_tests(500)})
+def test_a_short_listing_keeps_the_base_look_ahead_in_flight() -> None:
+    api = FakeTestIO(tests={PRODUCT: make_tests(250)})
     list_tests(api, tests_pages_ahead=3, max_in_flight=10)
     assert api.peak_in_flight == 3
 
