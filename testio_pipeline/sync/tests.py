@@ -42,6 +42,10 @@ from testio_pipeline.warehouse.merge import MergeCounts, merge
 from testio_pipeline.warehouse.schema import SKIPPED_RECORDS, TEST_FEATURES, TESTS
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
 
+# the merge's UPDATE ... FROM joins whole rows while the parsed tests (`listed_test_json`,
+# ~80 MB on a large account) are held for the test features: at 128 MiB, a sync after time
+# travel (rows to update) ran out of memory, so this step keeps the earlier, measured limit
+TESTS_MEMORY_LIMIT_BYTES = 384 << 20
 # owned by the bugs step: the tests step must never overwrite them
 BUG_SYNC_COLUMNS = ("bugs_synced_at", "bugs_synced_final")
 TEST_UPDATE_COLUMNS = [
@@ -149,7 +153,11 @@ def sync_tests(
         report.notes["products_listed"] = len(products)
         synced_at = utc_now()
         with warehouse.write(log) as con:
-            configure_memory(con, temp_directory=stage.directory / SPILL_DIRECTORY)
+            configure_memory(
+                con,
+                memory_limit_bytes=TESTS_MEMORY_LIMIT_BYTES,
+                temp_directory=stage.directory / SPILL_DIRECTORY,
+            )
             listing.write_selection(con, "listed_tests", stage.directory / "listing.json")
             try:
                 _merge_listed(con, stage, customer_id, synced_at, report)
