@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
 from testio_pipeline.testio.simulator import SIMULATOR_BASE_URL
+from testio_pipeline.testio.simulator.encode import dumps
 from testio_pipeline_tests.simulator.conftest import client_for
 
 PRODUCT_KEYS = {
@@ -197,3 +200,13 @@ def test_stats_count_requests_by_endpoint_template_and_status(sim, client):
     assert stats["by_status"] == {200: 2, 422: 1}
     sim.reset_stats()
     assert sim.stats() == {"requests_total": 0, "by_endpoint": {}, "by_status": {}}
+
+
+@pytest.mark.parametrize("value", [
+    'quote " backslash \\ newline \n tab \t controls \x00\x1f\x7f',
+    "ümlaut – dash € \u2028 \u2029 😀 </script>",
+    {"nested": [None, True, False, 0, -5, 2**62, "", "   "]},
+])
+def test_bodies_are_encoded_exactly_as_json_dumps_would(value):
+    # the simulator serialises with orjson for speed; its bytes must not drift from the stdlib's
+    assert dumps(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

@@ -140,3 +140,36 @@ def test_advancing_in_steps_equals_advancing_at_once():
         for path, params in requests:
             assert a.get(path, params=params).content == b.get(path, params=params).content
     assert one.ground_truth().counts() == steps.ground_truth().counts()
+
+
+def _test_bodies(sim: Simulator) -> dict[str, bytes]:
+    """Every test as listed (all products, one page each) and as fetched alone."""
+    bodies = {}
+    with client_for(sim) as client:
+        for product in sim.account.products:
+            path = f"/products/{product.id}/exploratory_tests"
+            bodies[path] = client.get(path, params={"page": 1, "per_page": 10_000}).content
+        for test_id in sim.ground_truth().tests:
+            bodies[f"/exploratory_tests/{test_id}"] = client.get(f"/exploratory_tests/{test_id}").content
+    return bodies
+
+
+def test_tests_rendered_before_time_travel_show_their_new_bugs_and_status_after_it():
+    # the rendered-test cache must key on everything `advance` changes: a running test keeps its
+    # status while it gets new bugs, so its status alone is not enough
+    warm, cold = Simulator(SimulatorConfig(seed=7)), Simulator(SimulatorConfig(seed=7))
+    before = _test_bodies(warm)
+    counts_before = Counter(b.test_id for b in warm.ground_truth().bugs.values())
+    statuses_before = _statuses(warm)
+    for sim in (warm, cold):
+        sim.advance(hours=12)
+    counts_after = Counter(b.test_id for b in warm.ground_truth().bugs.values())
+    same_status_new_bugs = [
+        tid for tid, status in _statuses(warm).items()
+        if statuses_before.get(tid) == status and counts_after[tid] > counts_before[tid]
+    ]
+    assert same_status_new_bugs  # the case a status-only cache key gets wrong
+    after = _test_bodies(warm)
+    assert after == _test_bodies(cold)
+    assert all(before[f"/exploratory_tests/{tid}"] != after[f"/exploratory_tests/{tid}"]
+               for tid in same_status_new_bugs)

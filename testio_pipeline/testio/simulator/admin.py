@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from testio_pipeline.testio.simulator.api import ApiResponse, dumps, error_response
+from testio_pipeline.testio.simulator.api import ApiResponse, error_response
 from testio_pipeline.testio.simulator.config import ADMIN_PREFIX
+from testio_pipeline.testio.simulator.encode import dumps
 
 if TYPE_CHECKING:
     from testio_pipeline.testio.simulator.simulator import Simulator

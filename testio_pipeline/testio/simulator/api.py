@@ -7,7 +7,6 @@ waits `delay_seconds` before answering (asynchronously where it can).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from testio_pipeline.testio import settings
 from testio_pipeline.testio.simulator import names
 from testio_pipeline.testio.simulator.catalog import Product
 from testio_pipeline.testio.simulator.config import API_PREFIX, DEFAULT_PER_PAGE, UNPAGED_TESTS_LIMIT
+from testio_pipeline.testio.simulator.encode import dumps
 from testio_pipeline.testio.simulator.render import feature_json
 
 if TYPE_CHECKING:
@@ -45,10 +45,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def error_response(status: int, message: str) -> ApiResponse:
@@ -257,15 +253,14 @@ class ApiHandler:
             rows_arr = rows_arr[keep]
         # newest first; clients must not rely on any order
         rows_arr = rows_arr[np.argsort(-cols["id"][rows_arr], kind="stable")]
-        items = [self.sim.bug_bytes(int(r), t) for r in rows_arr]
-        return b'{"bugs":[' + b",".join(items) + b"]}"
+        return b'{"bugs":[' + b",".join(self.sim.renderer.bugs(rows_arr, t)) + b"]}"
 
     def _bug(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         account = self.sim.account
         row = account.bugs.row_of(ids[0])
         if row is None or int(account.bugs.cols["reported_at"][row]) > t:
             raise ApiError(404, f"Bug {ids[0]} not found")
-        return b'{"bug":' + self.sim.bug_bytes(row, t) + b"}"
+        return b'{"bug":' + self.sim.renderer.bugs([row], t)[0] + b"}"
 
     def _reject_reasons(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         reasons = [{"key": k, "name": n, "default_comment": c} for k, n, c in names.REJECT_REASONS]

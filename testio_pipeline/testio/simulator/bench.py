@@ -25,6 +25,7 @@ import time
 from urllib.parse import urlencode, urlsplit
 
 import httpx
+import psutil
 
 from testio_pipeline.testio.simulator.config import DEFAULT_TOKEN
 from testio_pipeline.testio.simulator.server import spawn_server_process
@@ -128,14 +129,20 @@ def _drive_threads(base_url: str, mix: list[tuple[str, dict]], concurrency: int)
 
 
 def bench_server(requests: int, concurrency: int, latency_ms: float, size: str, client: str = "httpx") -> dict:
-    """Wall time of `requests` with `concurrency` in flight, against the floor requests*latency/concurrency."""
+    """Wall time of `requests` with `concurrency` in flight, against the floor requests*latency/concurrency.
+
+    Also the server's CPU seconds: on one machine they compete with the client's.
+    """
     with spawn_server_process(["--size", size, "--latency-ms", str(latency_ms)]) as server:
         mix = _request_mix(server.base_url, requests)
         httpx.post(server.admin_url + "/reset_stats")
+        cpu = psutil.Process(server.process.pid).cpu_times
+        cpu_before = cpu().user + cpu().system
         if client == "threads":
             wall, statuses = _drive_threads(server.base_url, mix, concurrency)
         else:
             wall, statuses = asyncio.run(_drive_httpx(server.base_url, mix, concurrency))
+        server_cpu = cpu().user + cpu().system - cpu_before
         counted = httpx.get(server.admin_url + "/stats").json()["requests_total"]
     floor = requests * latency_ms / 1000 / concurrency
     return {
@@ -143,6 +150,8 @@ def bench_server(requests: int, concurrency: int, latency_ms: float, size: str, 
         "wall_s": round(wall, 3), "floor_s": floor,
         "overhead_pct": round(100 * (wall / floor - 1), 1) if floor else None,
         "requests_per_s": round(requests / wall, 1), "statuses": statuses, "server_counted": counted,
+        "server_cpu_s": round(server_cpu, 3),
+        "server_cpu_ms_per_request": round(1000 * server_cpu / requests, 3),
     }
 
 

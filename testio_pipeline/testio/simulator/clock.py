@@ -13,6 +13,8 @@ from functools import lru_cache
 
 from testio_pipeline.testio.simulator.config import DAY, HOUR
 
+_TWO_DIGITS = tuple(f"{i:02d}" for i in range(60))
+
 
 @lru_cache(maxsize=None)
 def _eu_summer_bounds(year: int) -> tuple[int, int]:
@@ -34,15 +36,26 @@ def local_offset_hours(epoch: int, base_hours: int) -> int:
     return base_hours + 1 if start <= epoch < end else base_hours
 
 
-def iso_local(epoch: int, base_hours: int) -> str:
-    """`epoch` as an ISO-8601 string in local time with its offset, e.g. `...T13:00:00+02:00`."""
-    offset = local_offset_hours(epoch, base_hours)
-    t = time.gmtime(epoch + offset * HOUR)
+@lru_cache(maxsize=1 << 16)
+def _local_hour(hour: int, base_hours: int) -> tuple[str, str]:
+    """("YYYY-MM-DDTHH:", "+HH:00") of UTC hour number `hour` (epoch // HOUR) in local time.
+
+    DST switches at 01:00 UTC, so the offset is constant within an hour of epoch seconds.
+    """
+    offset = local_offset_hours(hour * HOUR, base_hours)
+    t = time.gmtime((hour + offset) * HOUR)
     sign = "+" if offset >= 0 else "-"
-    return (
-        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:"
-        f"{t.tm_sec:02d}{sign}{abs(offset):02d}:00"
-    )
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:", f"{sign}{abs(offset):02d}:00"
+
+
+def iso_local(epoch: int, base_hours: int) -> str:
+    """`epoch` as an ISO-8601 string in local time with its offset, e.g. `...T13:00:00+02:00`.
+
+    Hot (every bug and test body has one or more), hence the per-hour cache.
+    """
+    hour, second = divmod(epoch, HOUR)
+    prefix, suffix = _local_hour(hour, base_hours)
+    return f"{prefix}{_TWO_DIGITS[second // 60]}:{_TWO_DIGITS[second % 60]}{suffix}"
 
 
 def utc_datetime(epoch: int) -> datetime:

@@ -1,8 +1,10 @@
 """JSON rendering of products, features and tests in the shapes of reference §3.
 
-Objects become plain dicts here; the API layer serialises them. Rendering is lazy (per request)
-and a pure function of (entity, instant, switches), which keeps bodies byte-identical for equal
-seeds and clocks. Cosmetic fields derive from each entity's `flavor` bits.
+Objects become dicts here and the API layer serialises them (orjson); parts that many tests
+share (product, section, environment, requirements) are serialised once and embedded as orjson
+Fragments. Bugs, the bulk of a sync, are written as bytes directly (render_bugs). Rendering is
+lazy (per request) and a pure function of (entity, instant, switches), which keeps bodies
+byte-identical for equal seeds and clocks. Cosmetic fields derive from each entity's `flavor` bits.
 """
 
 from __future__ import annotations
@@ -10,17 +12,20 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from orjson import Fragment
 
 from testio_pipeline.testio.simulator import names
 from testio_pipeline.testio.simulator.account import Account
 from testio_pipeline.testio.simulator.catalog import Feature, Product, Section, Story
 from testio_pipeline.testio.simulator.clock import iso_local
 from testio_pipeline.testio.simulator.config import HOUR
-from testio_pipeline.testio.simulator.render_bugs import bug_json
+from testio_pipeline.testio.simulator.encode import dumps
+from testio_pipeline.testio.simulator.render_bugs import BugRenderer
 from testio_pipeline.testio.simulator.timeline import Test, TestFeature
 
 Json = dict[str, Any]
 NOT_STARTED = frozenset({"initialized", "waiting", "cancelled"})
+_REQUIREMENT_PARTS = {key: Fragment(dumps([r])) for key, r in names.REQUIREMENTS.items()}
 
 
 def section_json(section: Section) -> Json:
@@ -37,6 +42,16 @@ def product_json(product: Product) -> Json:
         "sections": [section_json(s) for s in product.sections],
         "sections_with_default": [section_json(s) for s in product.sections_with_default],
         "connection": None, "remote_device_testing": product.remote_device_testing,
+    }
+
+
+def environment_json(product: Product, env: int) -> Json:
+    """A test's environment: staging (0) or production (1) of its product."""
+    return {
+        "id": 800 + product.index * 2 + env, "title": ("Staging", "Production")[env],
+        "url": f"https://{('staging', 'www')[env]}.example.com/", "username": "", "password": "",
+        "access": "", "proxy": False, "allow_orders": False, "access_type": "url",
+        "environment_test_information": None, "binary_app": None,
     }
 
 
@@ -119,6 +134,13 @@ class Renderer:
         self._sections: dict[int, Json] = {
             s.id: section_json(s) for p in account.products for s in p.sections_with_default
         }
+        # parts that many tests share, serialised once and embedded as they are
+        self._product_parts = {i: Fragment(dumps(p)) for i, p in self._products.items()}
+        self._section_parts = {i: Fragment(dumps(s)) for i, s in self._sections.items()}
+        self._environment_parts = {
+            (p.id, env): Fragment(dumps(environment_json(p, env))) for p in account.products for env in (0, 1)
+        }
+        self._bugs = BugRenderer(account)
 
     def product(self, product: Product) -> Json:
         return self._products[product.id]
@@ -127,34 +149,44 @@ class Renderer:
         """Bug rows of `test` reported by `t`."""
         reported = self.account.bugs.cols["reported_at"]
         # rows of a test are sorted by reported_at, so the visible ones are a prefix
-        hi = test.bug_lo + int(np.searchsorted(reported[test.bug_lo:test.bug_hi], t, side="right"))
+        hi = test.bug_lo + int(reported[test.bug_lo:test.bug_hi].searchsorted(t, side="right"))
         return range(test.bug_lo, hi)
 
-    def bug(self, row: int, t: int) -> Json:
-        return bug_json(self.account, row, t)
+    def bugs(self, rows: np.ndarray | list[int], t: int) -> list[bytes]:
+        """JSON bodies of bug rows at `t` (the hot path: see render_bugs)."""
+        return self._bugs.bodies(rows, t)
 
-    def test(self, test: Test, t: int, story_objects: bool, single: bool) -> Json:
-        """An exploratory test as listed; `single` adds the single GET's analytics."""
+    def test(self, test: Test, t: int, story_objects: bool, single: bool, rows: range | None = None) -> Json:
+        """An exploratory test as listed; `single` adds the single GET's analytics.
+
+        `rows` are the test's `visible_rows` at `t` when the caller has them already. Shared parts
+        are orjson Fragments: serialise with `encode.dumps`, not `json`.
+        """
         product, life, flavor, tz = test.product, test.life, test.flavor, test.product.tz_base
         status = test.status_at(t)
         started = status not in NOT_STARTED
-        rows = self.visible_rows(test, t)
+        rows = self.visible_rows(test, t) if rows is None else rows
         cols = self.account.bugs.cols
         bug_ids = cols["id"][rows.start:rows.stop].tolist()
         slots = cols["tf_slot"][rows.start:rows.stop].tolist()
         authors = cols["author"][rows.start:rows.stop].tolist()
+        # bugs and their authors per test feature, in one pass (slot -1: a bug without one)
+        slot_bugs: list[list[int]] = [[] for _ in test.features]
+        slot_authors: list[set[int]] = [set() for _ in test.features]
+        for bug_id, slot, author in zip(bug_ids, slots, authors):
+            if slot >= 0:
+                slot_bugs[slot].append(bug_id)
+                slot_authors[slot].add(author)
         features = []
-        for slot, tf in enumerate(test.features):
-            mine = [b for b, s in zip(bug_ids, slots) if s == slot]
-            testers = len({a for a, s in zip(authors, slots) if s == slot}) + (tf.id % 3 if started else 0)
+        for tf, mine, testers in zip(test.features, slot_bugs, slot_authors):
             execution = _execution(started, status, len(mine))
-            features.append(test_feature_json(tf, mine, testers, execution, story_objects))
+            tester_count = len(testers) + (tf.id % 3 if started else 0)
+            features.append(test_feature_json(tf, mine, tester_count, execution, story_objects))
         goal, goal_text = names.GOALS[flavor % len(names.GOALS)]
         instructions, instructions_text = names.INSTRUCTIONS[(flavor >> 3) % len(names.INSTRUCTIONS)]
         out_of_scope, out_of_scope_text = names.OUT_OF_SCOPE[(flavor >> 6) % len(names.OUT_OF_SCOPE)]
         launched = life.launched_at <= t
-        env = (flavor >> 9) % 2
-        requirement = names.REQUIREMENTS[names.REQUIREMENT_BY_PRODUCT_TYPE.get(product.type, "computer")]
+        requirement = names.REQUIREMENT_BY_PRODUCT_TYPE.get(product.type, "computer")
         reviews = [] if not launched else [{
             "status": "successful", "instruction_comment": None, "test_environment_comment": None,
             "feature_comment": None, "bug_type_comment": None,
@@ -167,16 +199,11 @@ class Renderer:
             "testing_type": life.testing_type, "goal": goal, "goal_text": goal_text,
             "out_of_scope": out_of_scope, "out_of_scope_text": out_of_scope_text,
             "instructions": instructions, "instructions_text": instructions_text,
-            "test_environment": {
-                "id": 800 + product.index * 2 + env, "title": ("Staging", "Production")[env],
-                "url": f"https://{('staging', 'www')[env]}.example.com/", "username": "", "password": "",
-                "access": "", "proxy": False, "allow_orders": False, "access_type": "url",
-                "environment_test_information": None, "binary_app": None,
-            },
+            "test_environment": self._environment_parts[product.id, (flavor >> 9) % 2],
             "features": features, "attachments": [],
-            "requirements": [requirement],
+            "requirements": _REQUIREMENT_PARTS[requirement],
             "report_language": "de" if (flavor >> 10) % 10 == 0 else "en",
-            "section": self._sections[test.section_id], "product": self._products[product.id],
+            "section": self._section_parts[test.section_id], "product": self._product_parts[product.id],
             "enable_low": True, "enable_high": True, "enable_critical": True,
             "allow_device_clouds_test_scenario": False,
             "created_by": test.created_by, "submitted_by": test.submitted_by_at(t),
