@@ -4,10 +4,26 @@ By default DuckDB may use 80 % of RAM before it spills, so a merge of ~200,000 b
 keeps everything in memory (~900 MB for 74,000 bugs). A limit makes its buffer manager spill
 temp tables, joins, sorts and uncommitted appends to `temp_directory` instead; fewer threads
 mean fewer per-thread buffers; without insertion order DuckDB may stream `CREATE TABLE AS` and
-`INSERT ... SELECT`. Optimistic writes are turned off: they compress and write each full row
-group (122,880 rows, ~130 MB of bug JSON) during the INSERT, outside the limit, which was the
-largest single peak; without them the rows wait in the (spillable) buffer pool and are
-compressed once, at the commit's checkpoint.
+`INSERT ... SELECT`.
+
+What the limit does not cover is compression: a row group (122,880 rows) is compressed column
+by column when it is written, outside the buffer pool. For a column of raw JSON the expensive
+part is the analysis for dictionary compression, which keeps a copy of every distinct string of
+the row group (~120 MB for the bugs' `raw`, whose values are all distinct, so a dictionary
+never wins there: FSST does). It is disabled for these writes. Measured with `sync_bugs` on
+the large simulator account (~223,000 bugs, 210 MB of JSON), DuckDB's peak above the process's
+RSS before the write, and the write's CPU time (medians of 2-3 fresh processes):
+
+    settings                               first load       re-merge, 10 % changed
+    optimistic writes off, dictionary on   ~320 MB, 7.3 s   ~290 MB
+    optimistic writes on, no dictionary    ~200 MB, 6.6 s   ~185 MB
+
+(a re-merge with nothing changed writes nothing and peaks at ~170 MB either way). The other
+string columns of the rows written fall back to FSST; the file grew ~3 % (224 -> 231 MB).
+
+Optimistic writes are on (DuckDB's default): once the dictionary analysis is gone they peak no
+higher, and without them the commit first writes every appended row to the WAL (263 MB for the
+first load of the bugs) and the checkpoint when the connection closes writes them again.
 
 Settings are per database instance and last until its last connection closes, which for the
 warehouse helpers (`connection.write_transaction`) is the end of the `with` block.
@@ -21,12 +37,20 @@ import duckdb
 
 # measured on the large simulator account (~220,000 bugs, 210 MB of JSON), in a fresh process
 # with optimistic writes on: 192 MB and 2 threads peaked at ~760 MB RSS, 128 MB and 1 thread at
-# ~530 MB and was faster (the second thread mostly adds per-thread buffers on 2 cores); at
-# 64 MB DuckDB could not pin what an append needs ("Out of Memory")
+# ~530 MB and was faster (the second thread mostly adds per-thread buffers on 2 cores). Below
+# 128 MB the merge's `UPDATE ... FROM staged` (a join over whole rows) runs out of memory: at
+# 64 MB on a first load, at 96 MB on a re-merge. The JSON reader alone takes one buffer of
+# max(32 MiB, 2 x maximum_object_size) from the pool.
 WRITE_MEMORY_LIMIT_BYTES = 128 << 20
 # where a step's DuckDB spills, inside its stage directory so spill files go with the stage
 SPILL_DIRECTORY = "spill"
 WRITE_THREADS = 1
+# compression methods a bulk write must not analyze: see the module docstring
+DISABLED_COMPRESSION_METHODS = "dictionary"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def configure_memory(
@@ -39,13 +63,17 @@ def configure_memory(
     """Bound what DuckDB holds in memory on `con`'s database for the rest of its life.
 
     The limit covers DuckDB's buffer pool (temp tables, hash tables, uncommitted appends);
-    compression and allocator slack come on top (~+250 MB at the peak of a large append).
+    compression of the row groups written and allocator slack come on top (~+50-70 MB over
+    the limit for the bugs of a large account; see the module docstring).
     `temp_directory` is where it spills (default: DuckDB's `<database>.tmp`); a directory the
     caller deletes afterwards, e.g. inside a stage, keeps spill files from outliving the run.
     """
     con.execute(f"SET memory_limit = '{int(memory_limit_bytes)}B'")
     con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = false")
-    con.execute("SET enable_optimistic_write = false")
+    con.execute("SET enable_optimistic_write = true")
+    con.execute(f"SET disabled_compression_methods = {_literal(DISABLED_COMPRESSION_METHODS)}")
     if temp_directory is not None:
-        con.execute("SET temp_directory = ?", [str(temp_directory)])
+        # inlined, not a `?` parameter: binding any Python value makes duckdb import numpy and
+        # pandas (~40-85 MB of RSS) into the process
+        con.execute(f"SET temp_directory = {_literal(str(temp_directory))}")

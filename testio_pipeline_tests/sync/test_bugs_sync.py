@@ -3,6 +3,8 @@ built and merged by DuckDB into a real warehouse file."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +156,32 @@ def test_malformed_bodies_are_retried_and_stored(warehouse: WarehouseResource) -
     report = run_sync(api, warehouse)
     assert report.retries == 1 and not report.failures
     assert rows(warehouse, "SELECT count(*) FROM bugs") == [(24,)]
+
+
+def test_a_product_selection_fetches_only_the_bugs_of_its_tests(warehouse: WarehouseResource) -> None:
+    with open_for_write(warehouse.path) as con:
+        con.execute(f"UPDATE tests SET product_id = 2 WHERE customer_id = {CUSTOMER} AND id > 6")
+    api = api_with_bugs()
+    report = run_sync(api, warehouse, product_ids=[2])
+    assert report.notes["tests_needing_bugs"] == 6
+    assert rows(warehouse, "SELECT DISTINCT test_id FROM bugs ORDER BY 1") == [(i,) for i in range(7, 13)]
+    assert rows(warehouse, "SELECT count(*) FROM tests WHERE bugs_synced_at IS NOT NULL") == [(6,)]
+
+
+def test_a_sync_imports_neither_pandas_nor_arrow(warehouse: WarehouseResource) -> None:
+    # duckdb imports numpy and pandas to bind any `?` parameter, pyarrow is ~40 MB on import:
+    # the bugs step must stay clear of both (checked in a fresh interpreter)
+    code = f"""
+import sys
+from testio_pipeline.defs.resources import WarehouseResource
+from testio_pipeline_tests.sync.test_bugs_sync import api_with_bugs, run_sync
+report = run_sync(api_with_bugs(), WarehouseResource(path={warehouse.path!r}, customer_id={CUSTOMER}))
+assert report.row_counts["bugs"] == 24, report
+print(sorted(m for m in ("pandas", "pyarrow", "numpy") if m in sys.modules))
+"""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=root
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

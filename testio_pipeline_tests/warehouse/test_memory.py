@@ -7,21 +7,55 @@ from pathlib import Path
 
 import duckdb
 
-from testio_pipeline.warehouse.memory import WRITE_MEMORY_LIMIT_BYTES, WRITE_THREADS, configure_memory
+from testio_pipeline.warehouse.memory import (
+    DISABLED_COMPRESSION_METHODS,
+    WRITE_MEMORY_LIMIT_BYTES,
+    WRITE_THREADS,
+    configure_memory,
+)
 
 
 def settings(con: duckdb.DuckDBPyConnection, *names: str) -> list[str]:
     return [con.execute(f"SELECT current_setting('{n}')").fetchone()[0] for n in names]
 
 
-def test_defaults_bound_memory_threads_order_and_optimistic_writes(tmp_path: Path) -> None:
+def test_defaults_bound_memory_threads_order_and_compression(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     configure_memory(con)
-    limit, threads, order, optimistic = settings(
-        con, "memory_limit", "threads", "preserve_insertion_order", "enable_optimistic_write"
+    limit, threads, order, optimistic, disabled = settings(
+        con,
+        "memory_limit",
+        "threads",
+        "preserve_insertion_order",
+        "enable_optimistic_write",
+        "disabled_compression_methods",
     )
     assert limit == f"{WRITE_MEMORY_LIMIT_BYTES >> 20}.0 MiB"
-    assert (threads, order, optimistic) == (WRITE_THREADS, False, False)
+    assert (threads, order, optimistic) == (WRITE_THREADS, False, True)
+    assert disabled.lower() == DISABLED_COMPRESSION_METHODS
+
+
+def test_a_large_write_stores_distinct_strings_without_dictionary_compression(
+    tmp_path: Path,
+) -> None:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    configure_memory(con)
+    con.execute("CREATE TABLE t AS SELECT md5(i::VARCHAR) AS s, (i % 3)::VARCHAR AS k FROM range(200000) t(i)")
+    con.execute("CHECKPOINT")
+    methods = {
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT compression FROM pragma_storage_info('t') WHERE segment_type = 'VARCHAR'"
+        ).fetchall()
+    }
+    assert methods and "Dictionary" not in methods
+
+
+def test_a_temp_directory_with_a_quote_is_set_as_given(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    spill = tmp_path / "it's spill"
+    configure_memory(con, temp_directory=spill)
+    assert settings(con, "temp_directory") == [str(spill)]
 
 
 def test_a_low_limit_spills_a_large_temp_table_to_the_given_directory(tmp_path: Path) -> None:
