@@ -39,22 +39,13 @@ from testio_pipeline.warehouse.memory import (
 )
 from testio_pipeline.warehouse.merge import MergeCounts, merge
 from testio_pipeline.warehouse.schema import BUGS, TESTS
+from testio_pipeline.warehouse.sql_values import bigint_list, sql_literal
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
 
 # the JSON reader takes one buffer of max(32 MiB, 2 x maximum_object_size) from DuckDB's
 # buffer pool (measured, DuckDB 1.5): a limit below a few bodies would fail an account whose
 # batches hold very many bugs
 BODY_BUFFERS = 4
-
-
-def _timestamp_sql(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    return f"CAST('{value.isoformat()}' AS TIMESTAMPTZ)"
-
-
-def _bigint_list_sql(values: list[int] | None) -> str:
-    return "[" + ", ".join(str(int(v)) for v in values or []) + "]::BIGINT[]"
 
 
 def tests_needing_bugs(
@@ -65,7 +56,7 @@ def tests_needing_bugs(
     log: logging.Logger | None,
 ) -> dict[int, bool]:
     """Test id -> is_final, for the tests whose bugs this run must fetch."""
-    products = _bigint_list_sql(product_ids)
+    products = bigint_list(product_ids)
     with warehouse.read(log) as con:
         rows = con.execute(
             f"""
@@ -241,7 +232,7 @@ def sync_bugs(
             con.execute(
                 f"""
                 UPDATE {TESTS.name} AS t
-                SET bugs_synced_at = {_timestamp_sql(now)}, bugs_synced_final = s.is_final
+                SET bugs_synced_at = {sql_literal(now)}, bugs_synced_final = s.is_final
                 FROM synced_tests s
                 WHERE t.customer_id = {int(customer_id)} AND t.id = s.id
                 """

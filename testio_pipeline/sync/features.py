@@ -26,6 +26,7 @@ from testio_pipeline.testio.client import FeatureCatalog
 from testio_pipeline.testio.errors import TestIOError
 from testio_pipeline.warehouse.merge import merge
 from testio_pipeline.warehouse.schema import FEATURE_CATALOG_SYNCS, FEATURES, PRODUCTS
+from testio_pipeline.warehouse.sql_values import bigint_list, sql_literal
 from testio_pipeline.warehouse.staging import StagedRows
 
 
@@ -47,10 +48,9 @@ def stored_products(
             FROM {PRODUCTS.name} p
             LEFT JOIN {FEATURE_CATALOG_SYNCS.name} s
               ON s.customer_id = p.customer_id AND s.product_id = p.id
-            WHERE p.customer_id = ?
+            WHERE p.customer_id = {sql_literal(warehouse.customer_id)}
             ORDER BY p.id
-            """,
-            [warehouse.customer_id],
+            """
         ).fetchall()
     wanted = set(product_ids or [])
     return [
@@ -134,19 +134,27 @@ def sync_features(
                 con,
                 FEATURES,
                 stage,
-                delete_where="customer_id = ? AND list_contains(?, product_id)",
-                delete_params=[warehouse.customer_id, synced_ids],
+                delete_where=(
+                    f"customer_id = {sql_literal(warehouse.customer_id)} "
+                    f"AND list_contains({bigint_list(synced_ids)}, product_id)"
+                ),
                 soft_delete=True,
             )
             if synced:
                 # marks only the products whose whole catalog arrived as fresh
-                con.executemany(
+                values = ", ".join(
+                    "(" + ", ".join(
+                        sql_literal(v)
+                        for v in (warehouse.customer_id, c.product_id, now, len(c.features))
+                    ) + ")"
+                    for c in synced
+                )
+                con.execute(
                     f"""
                     INSERT OR REPLACE INTO {FEATURE_CATALOG_SYNCS.name}
                         (customer_id, product_id, synced_at, feature_count)
-                    VALUES (?, ?, ?, ?)
-                    """,
-                    [[warehouse.customer_id, c.product_id, now, len(c.features)] for c in synced],
+                    VALUES {values}
+                    """
                 )
             report.row_counts[FEATURES.name] = count_rows(con, FEATURES.name, warehouse.customer_id)
     report.notes["catalogs_synced"] = len(synced)

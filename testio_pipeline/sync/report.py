@@ -13,6 +13,7 @@ import duckdb
 
 from testio_pipeline.testio.client import ClientStats, SkippedRecord
 from testio_pipeline.warehouse.merge import MergeCounts
+from testio_pipeline.warehouse.sql_values import sql_literal
 
 
 class Warehouse(Protocol):
@@ -67,5 +68,5 @@ def utc_now() -> datetime:
 
 def count_rows(con: duckdb.DuckDBPyConnection, table: str, customer_id: int) -> int:
     return con.execute(
-        f"SELECT count(*) FROM {table} WHERE customer_id = ?", [customer_id]
+        f"SELECT count(*) FROM {table} WHERE customer_id = {sql_literal(customer_id)}"
     ).fetchone()[0]

@@ -41,6 +41,7 @@ from testio_pipeline.warehouse.memory import SPILL_DIRECTORY, configure_memory
 from testio_pipeline.warehouse.merge import MergeCounts, merge
 from testio_pipeline.warehouse.schema import SKIPPED_RECORDS, TEST_FEATURES, TESTS
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
+from testio_pipeline.warehouse.sql_values import bigint_list, sql_literal
 
 # the merge's UPDATE ... FROM joins whole rows while the parsed tests (`listed_test_json`,
 # ~80 MB on a large account) are held for the test features: at 128 MiB, a sync after time
@@ -81,11 +82,11 @@ class _Listing:
             CREATE OR REPLACE TEMP TABLE {table} AS
             SELECT unnest(id) AS id, unnest(filename) AS filename,
                    unnest(position) AS position, unnest(product_id) AS product_id
-            FROM read_json(?, maximum_object_size = ?, columns = {{
+            FROM read_json({sql_literal(str(path))},
+                           maximum_object_size = {path.stat().st_size + 1}, columns = {{
                 id: 'BIGINT[]', filename: 'VARCHAR[]', position: 'BIGINT[]',
                 product_id: 'BIGINT[]'}})
-            """,
-            [str(path), path.stat().st_size + 1],
+            """
         )
 
 
@@ -195,51 +196,48 @@ def _merge_listed(
         con,
         TEST_FEATURES,
         features,
-        delete_where="customer_id = ? AND test_id IN (SELECT id FROM listed_tests)",
-        delete_params=[customer_id],
+        delete_where=(
+            f"customer_id = {sql_literal(customer_id)} AND test_id IN (SELECT id FROM listed_tests)"
+        ),
     )
     con.execute("DROP TABLE IF EXISTS listed_test_json")
 
 
 def _delete_vanished_tests(con, customer_id: int, product_ids: list[int]) -> int:
     """Delete tests of completely listed products that the listing no longer returned."""
-    vanished = """
-        customer_id = ? AND list_contains(?, product_id)
+    customer = sql_literal(customer_id)
+    vanished = f"""
+        customer_id = {customer} AND list_contains({bigint_list(product_ids)}, product_id)
         AND id NOT IN (SELECT id FROM listed_tests)
     """
     con.execute(
-        f"DELETE FROM {TEST_FEATURES.name} WHERE customer_id = ? AND test_id IN "
-        f"(SELECT id FROM {TESTS.name} WHERE {vanished})",
-        [customer_id, customer_id, product_ids],
+        f"DELETE FROM {TEST_FEATURES.name} WHERE customer_id = {customer} AND test_id IN "
+        f"(SELECT id FROM {TESTS.name} WHERE {vanished})"
     )
-    return con.execute(
-        f"DELETE FROM {TESTS.name} WHERE {vanished}", [customer_id, product_ids]
-    ).fetchone()[0]
+    return con.execute(f"DELETE FROM {TESTS.name} WHERE {vanished}").fetchone()[0]
 
 
 def _record_skipped(con, customer_id: int, run_id: str, report: SyncReport) -> None:
     if not report.skipped:
         return
     now = utc_now()
-    con.executemany(
+    values = ", ".join(
+        "("
+        + ", ".join(
+            sql_literal(v)
+            for v in (
+                customer_id, run_id, s.endpoint, s.product_id, s.position,
+                s.end_at_before, s.end_at_after, s.reason, now,
+            )
+        )
+        + ")"
+        for s in report.skipped
+    )
+    con.execute(
         f"""
         INSERT OR REPLACE INTO {SKIPPED_RECORDS.name}
             (customer_id, run_id, endpoint, product_id, position,
              end_at_before, end_at_after, reason, skipped_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """,
-        [
-            [
-                customer_id,
-                run_id,
-                s.endpoint,
-                s.product_id,
-                s.position,
-                s.end_at_before,
-                s.end_at_after,
-                s.reason,
-                now,
-            ]
-            for s in report.skipped
-        ],
+        VALUES {values}
+        """
     )

@@ -3,6 +3,9 @@ changes nothing."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from testio_pipeline.testio.simulator import Simulator, SimulatorConfig
@@ -80,3 +83,31 @@ def test_two_customers_share_one_file_without_mixing(tmp_path):
         account.materialize(full_refresh=True)
     assert_warehouse_matches(db_path, first.ground_truth(customer_id=1), customer_id=1)
     assert_warehouse_matches(db_path, second.ground_truth(customer_id=2), customer_id=2)
+
+
+def test_a_sync_process_never_loads_pandas_numpy_or_pyarrow(tmp_path):
+    # they cost ~75-85 MB of RSS per run process: duckdb imports numpy and pandas to bind any
+    # `?` parameter, pyarrow imports pandas to build an Arrow table (see warehouse/sql_values)
+    sim = Simulator(SimulatorConfig(size="small", seed=5))
+    with served(sim, tmp_path / "testio.duckdb") as account:
+        code = f"""
+import os, sys
+os.environ.update(TESTIO_API_TOKEN=sys.argv[1], TESTIO_API_BASE_URL=sys.argv[2],
+                  TESTIO_DUCKDB_PATH=sys.argv[3], DAGSTER_HOME=sys.argv[4])
+import dagster as dg
+from testio_pipeline.definitions import defs
+result = dg.materialize(list(defs.assets), resources=defs.resources,
+                        selection=dg.AssetSelection.groups("ingest"))
+assert result.success
+print(sorted(m for m in ("pandas", "numpy", "pyarrow") if m in sys.modules))
+"""
+        home = tmp_path / "dagster_home"
+        home.mkdir()
+        done = subprocess.run(
+            [sys.executable, "-c", code, sim.config.token, account.base_url,
+             str(account.db_path), str(home)],
+            capture_output=True, text=True, check=False, timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.strip().splitlines()[-1] == "[]"
+        assert query(account.db_path, "SELECT count(*) FROM bugs")[0][0] > 0
