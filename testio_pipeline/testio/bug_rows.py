@@ -40,6 +40,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from testio_pipeline.testio.errors import TestIOResponseError
+from testio_pipeline.testio.json_sql import (
+    OFFSET,
+    WS,
+    files_list,
+    json_bool,
+    json_id,
+    json_kind,
+    json_string,
+    json_text,
+    literal,
+    not_blank,
+    strip,
+)
 
 # the JSON reader needs a whole body in one buffer and allocates about twice this per thread:
 # DuckDB's own default (16 MB) unless the caller knows its largest body (~100 KB for 15 tests)
@@ -48,11 +61,8 @@ MIN_MAX_BODY_BYTES = 1 << 20
 # a prefix DuckDB's `error()` messages carry, so a caller can tell them from other failures
 ERROR_PREFIX = "bug_rows:"
 
-# python's str.isspace set (what str.strip removes), as an RE2 class
-_WS = r"[\s\v\x{1c}-\x{1f}\x{85}\p{Z}]"
 # python's str.splitlines boundaries
 _LINE_BREAK = r"\r\n|[\n\r\v\f\x{1c}-\x{1e}\x{85}\x{2028}\x{2029}]"
-_OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2}){0,2}(\.[0-9]+)?)$"
 
 # the fields a row needs, each kept as JSON so its type can be checked before it is used;
 # json_transform parses a bug once and gives NULL where a parent is not an object
@@ -66,50 +76,11 @@ _STRUCTURE = (
 )
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _type(value: str) -> str:
-    # SQL NULL (missing key, non-object parent) and JSON null both read as 'NULL'
-    return f"coalesce(json_type({value}), 'NULL')"
-
-
-def _id(value: str) -> str:
-    return (
-        f"CASE json_type({value}) WHEN 'UBIGINT' THEN TRY_CAST({value} AS BIGINT) "
-        f"WHEN 'BIGINT' THEN TRY_CAST({value} AS BIGINT) "
-        f"WHEN 'VARCHAR' THEN TRY_CAST(regexp_extract({value} ->> '$', "
-        f"'^{_WS}*([0-9]+){_WS}*$', 1) AS BIGINT) END"
-    )
-
-
-def _text(value: str) -> str:
-    # a string unquoted; any other JSON value as its text; null as NULL
-    return f"CASE WHEN {_type(value)} <> 'NULL' THEN {value} ->> '$' END"
-
-
-def _string(value: str) -> str:
-    return f"CASE WHEN json_type({value}) = 'VARCHAR' THEN {value} ->> '$' END"
-
-
-def _bool(value: str) -> str:
-    return f"CASE WHEN json_type({value}) = 'BOOLEAN' THEN {value} = 'true' END"
-
-
-def _not_blank(value: str) -> str:
-    return f"CASE WHEN NOT regexp_full_match({value}, '{_WS}*') THEN {value} END"
-
-
-def _strip(text: str) -> str:
-    return f"regexp_replace({text}, '^{_WS}+|{_WS}+$', '', 'g')"
-
-
 def _timestamp(name: str) -> str:
     # reads the columns <name>_type (JSON type) and <name>_text (the stripped string)
     kind, text = f"{name}_type", f"{name}_text"
     parsed = (
-        f"CASE WHEN regexp_matches({text}, '{_OFFSET}') THEN TRY_CAST({text} AS TIMESTAMPTZ) "
+        f"CASE WHEN regexp_matches({text}, '{OFFSET}') THEN TRY_CAST({text} AS TIMESTAMPTZ) "
         f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMP)) END"
     )
     problem = (
@@ -124,15 +95,15 @@ def _timestamp(name: str) -> str:
 
 def _steps(value: str) -> str:
     from_list = (
-        f"list_filter(list_transform(TRY_CAST({value} AS JSON[]), s -> {_text('s')}), "
-        f"s -> NOT regexp_full_match(s, '{_WS}*'))"
+        f"list_filter(list_transform(TRY_CAST({value} AS JSON[]), s -> {json_text('s')}), "
+        f"s -> NOT regexp_full_match(s, '{WS}*'))"
     )
     from_text = (
         f"list_filter(list_transform(regexp_split_to_array({value} ->> '$', '{_LINE_BREAK}'), "
-        f"s -> {_strip('s')}), s -> s <> '')"
+        f"s -> {strip('s')}), s -> s <> '')"
     )
     return (
-        f"CASE {_type(value)} WHEN 'ARRAY' THEN {from_list} WHEN 'VARCHAR' THEN {from_text} "
+        f"CASE {json_kind(value)} WHEN 'ARRAY' THEN {from_list} WHEN 'VARCHAR' THEN {from_text} "
         f"WHEN 'NULL' THEN []::VARCHAR[] ELSE [{value}::VARCHAR] END"
     )
 
@@ -150,12 +121,6 @@ def _deduplicated(relation: str, duplicate_ids: Collection[int] | None) -> str:
         f"SELECT * FROM {relation} WHERE id IS NULL OR NOT list_contains({ids}, id) "
         f"UNION ALL SELECT * FROM {relation} WHERE list_contains({ids}, id) {last}"
     )
-
-
-def _files_sql(files: str | Path | Sequence[str | Path]) -> str:
-    if isinstance(files, (str, Path)):
-        return _literal(str(files))
-    return "[" + ", ".join(_literal(str(f)) for f in files) + "]::VARCHAR[]"
 
 
 def bug_rows_sql(
@@ -182,7 +147,7 @@ def bug_rows_sql(
     """
     if synced_at.tzinfo is None:
         raise ValueError("synced_at must be timezone-aware")
-    synced = _literal(synced_at.astimezone(timezone.utc).isoformat())
+    synced = literal(synced_at.astimezone(timezone.utc).isoformat())
     max_object = max(int(max_body_bytes), MIN_MAX_BODY_BYTES)
     no_id = (
         f"'{ERROR_PREFIX} bug has no valid integer ''id'' (in ' || filename || '): ' "
@@ -191,51 +156,51 @@ def bug_rows_sql(
     return f"""
 WITH bodies AS (
     SELECT filename, bugs
-    FROM read_json({_files_sql(files)}, columns = {{bugs: 'JSON[]'}}, format = 'unstructured',
+    FROM read_json({files_list(files)}, columns = {{bugs: 'JSON[]'}}, format = 'unstructured',
                    filename = true, maximum_object_size = {max_object})
 ),
 items AS (
     SELECT filename, unnest(bugs) AS bug, unnest(range(len(bugs))) AS position FROM bodies
 ),
 fields AS (
-    SELECT filename, position, bug, json_transform(bug, {_literal(_STRUCTURE)}) AS f
+    SELECT filename, position, bug, json_transform(bug, {literal(_STRUCTURE)}) AS f
     FROM items
 ),
 keyed AS NOT MATERIALIZED (
-    SELECT *, {_id("f.id")} AS id FROM fields
+    SELECT *, {json_id("f.id")} AS id FROM fields
 ),
 latest AS (
     {_deduplicated("keyed", duplicate_ids)}
 ),
 prepared AS (
     SELECT *,
-        {_type("f.reported_at")} AS reported_at_type,
-        {_strip(_string("f.reported_at"))} AS reported_at_text,
-        {_type("f.exported_at")} AS exported_at_type,
-        {_strip(_string("f.exported_at"))} AS exported_at_text,
-        {_string("f.expected_result")} AS expected_text,
-        {_string("f.actual_result")} AS actual_text
+        {json_kind("f.reported_at")} AS reported_at_type,
+        {strip(json_string("f.reported_at"))} AS reported_at_text,
+        {json_kind("f.exported_at")} AS exported_at_type,
+        {strip(json_string("f.exported_at"))} AS exported_at_text,
+        {json_string("f.expected_result")} AS expected_text,
+        {json_string("f.actual_result")} AS actual_text
     FROM latest
 )
 SELECT
     CAST({int(customer_id)} AS BIGINT) AS customer_id,
     CASE WHEN id IS NULL THEN error({no_id}) ELSE id END AS id,
-    {_id("f.test.id")} AS test_id,
-    {_id("f.product.id")} AS product_id,
-    {_id("f.test_feature.id")} AS test_feature_id,
-    {_id("f.test_feature.feature_id")} AS feature_id,
-    {_text("f.title")} AS title,
-    {_text("f.severity")} AS severity,
-    {_text("f.status")} AS status,
-    {_bool("f.auto_accepted")} AS auto_accepted,
-    {_bool("f.known")} AS known,
+    {json_id("f.test.id")} AS test_id,
+    {json_id("f.product.id")} AS product_id,
+    {json_id("f.test_feature.id")} AS test_feature_id,
+    {json_id("f.test_feature.feature_id")} AS feature_id,
+    {json_text("f.title")} AS title,
+    {json_text("f.severity")} AS severity,
+    {json_text("f.status")} AS status,
+    {json_bool("f.auto_accepted")} AS auto_accepted,
+    {json_bool("f.known")} AS known,
     {_timestamp("reported_at")} AS reported_at,
-    {_string("f.author.name")} AS author_name,
-    {_text("f.language")} AS language,
-    {_text("f.location")} AS location,
+    {json_string("f.author.name")} AS author_name,
+    {json_text("f.language")} AS language,
+    {json_text("f.location")} AS location,
     {_steps("f.steps")} AS steps,
-    {_not_blank("expected_text")} AS expected_result,
-    {_not_blank("actual_text")} AS actual_result,
+    {not_blank("expected_text")} AS expected_result,
+    {not_blank("actual_text")} AS actual_result,
     {_timestamp("exported_at")} AS exported_at,
     CAST({synced} AS TIMESTAMPTZ) AS synced_at,
     CAST(bug AS JSON) AS raw

@@ -20,7 +20,8 @@ from pathlib import Path
 
 # python's str.isspace set (what str.strip removes), as an RE2 class
 WS = r"[\s\v\x{1c}-\x{1f}\x{85}\p{Z}]"
-_OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2}){0,2}(\.[0-9]+)?)$"
+# an ISO-8601 UTC offset at the end of a timestamp
+OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2}){0,2}(\.[0-9]+)?)$"
 
 
 def literal(text: str) -> str:
@@ -88,7 +89,7 @@ def json_timestamp(value: str, problem: str) -> str:
     message raised for a value that is not a timestamp."""
     text = strip(json_string(value))
     parsed = (
-        f"CASE WHEN regexp_matches({text}, '{_OFFSET}') THEN TRY_CAST({text} AS TIMESTAMPTZ) "
+        f"CASE WHEN regexp_matches({text}, '{OFFSET}') THEN TRY_CAST({text} AS TIMESTAMPTZ) "
         f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMP)) END"
     )
     return (
