@@ -45,9 +45,6 @@ class _BugsEnvelope(msgspec.Struct, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_BugsEnvelope)
-# msgspec names the offending path: a missing id is reported at `$.bugs[n]`, a mistyped one
-# at `$.bugs[n].id`
-_BUG_PATH = re.compile(r"`\$\.bugs\[(\d+)\](\.id)?`")
 
 
 @dataclass(frozen=True)
@@ -81,32 +78,43 @@ def valid_id(value: int | str) -> int | None:
     return value if BIGINT_MIN <= value <= BIGINT_MAX else None
 
 
-def check_bug_body(body: bytes) -> tuple[int, ...]:
-    """The ids of the bugs in a raw `/bugs` body, in order, after the module docstring's checks."""
+def _records(decoder: msgspec.json.Decoder, body: bytes, key: str, what: str) -> list:
+    """The records under `key` of a body, after the module docstring's checks of encoding and
+    shape (`what` names one record in messages: "bug", "exploratory test"); every record's
+    `id` is then `valid_id`-checked by `_record_id`."""
     try:
         # msgspec skips unknown strings without checking their encoding; the api promises UTF-8
         body.decode("utf-8")
-        envelope = _DECODER.decode(body)
+        envelope = decoder.decode(body)
     except msgspec.ValidationError as exc:
-        path = _BUG_PATH.search(str(exc))
+        # msgspec names the offending path: a missing id is reported at `$.<key>[n]`, a
+        # mistyped one at `$.<key>[n].id`
+        path = re.search(rf"`\$\.{key}\[(\d+)\](\.id)?`", str(exc))
         if path and (path.group(2) or "field `id`" in str(exc)):
             raise TestIOResponseError(
-                f"bug at $.bugs[{path.group(1)}] has no valid integer 'id': {exc}"
+                f"{what} at $.{key}[{path.group(1)}] has no valid integer 'id': {exc}"
             ) from None
         raise TestIOResponseError(
-            f"expected a JSON object with a list of bug objects under 'bugs': {exc}"
+            f"expected a JSON object with a list of {what} objects under '{key}': {exc}"
         ) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise MalformedBody(f"malformed JSON: {exc}") from None
-    ids = []
-    for position, bug in enumerate(envelope.bugs):
-        bug_id = valid_id(bug.id)
-        if bug_id is None:
-            raise TestIOResponseError(
-                f"bug at $.bugs[{position}] has no valid integer 'id': {bug.id!r:.80}"
-            )
-        ids.append(bug_id)
-    return tuple(ids)
+    return getattr(envelope, key)
+
+
+def _record_id(value: int | str, position: int, key: str, what: str) -> int:
+    record_id = valid_id(value)
+    if record_id is None:
+        raise TestIOResponseError(
+            f"{what} at $.{key}[{position}] has no valid integer 'id': {value!r:.80}"
+        )
+    return record_id
+
+
+def check_bug_body(body: bytes) -> tuple[int, ...]:
+    """The ids of the bugs in a raw `/bugs` body, in order, after the module docstring's checks."""
+    bugs = _records(_DECODER, body, "bugs", "bug")
+    return tuple(_record_id(bug.id, n, "bugs", "bug") for n, bug in enumerate(bugs))
 
 
 # --- test-list pages -------------------------------------------------------------------------
@@ -127,7 +135,6 @@ class _TestsEnvelope(msgspec.Struct, gc=False):
 
 
 _TESTS_DECODER = msgspec.json.Decoder(_TestsEnvelope)
-_TEST_PATH = re.compile(r"`\$\.exploratory_tests\[(\d+)\](\.id)?`")
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,32 +158,12 @@ class ListedTest:
 def check_test_page(body: bytes, number: int) -> list[ListedTest]:
     """The tests of a raw test-list page body, in order, after the same checks as
     `check_bug_body` (malformed: `MalformedBody`; wrong shape or id: `TestIOResponseError`)."""
-    try:
-        body.decode("utf-8")
-        envelope = _TESTS_DECODER.decode(body)
-    except msgspec.ValidationError as exc:
-        path = _TEST_PATH.search(str(exc))
-        if path and (path.group(2) or "field `id`" in str(exc)):
-            raise TestIOResponseError(
-                f"exploratory test at $.exploratory_tests[{path.group(1)}] has no valid "
-                f"integer 'id': {exc}"
-            ) from None
-        raise TestIOResponseError(
-            f"expected a JSON object with a list of objects under 'exploratory_tests': {exc}"
-        ) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise MalformedBody(f"malformed JSON: {exc}") from None
+    key, what = "exploratory_tests", "exploratory test"
     page = TestPage(number, body)
-    listed = []
-    for position, test in enumerate(envelope.exploratory_tests):
-        test_id = valid_id(test.id)
-        if test_id is None:
-            raise TestIOResponseError(
-                f"exploratory test at $.exploratory_tests[{position}] has no valid integer "
-                f"'id': {test.id!r:.80}"
-            )
-        listed.append(ListedTest(test_id, test.end_at, page, position))
-    return listed
+    return [
+        ListedTest(_record_id(test.id, n, key, what), test.end_at, page, n)
+        for n, test in enumerate(_records(_TESTS_DECODER, body, key, what))
+    ]
 
 
 # pytest would otherwise collect these classes where test modules import them
