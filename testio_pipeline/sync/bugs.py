@@ -12,7 +12,7 @@ the merge, under a memory limit (`configure_memory`).
 No statement here binds `?` parameters and no Arrow table is built: binding any Python value
 makes duckdb import numpy and pandas, and `pyarrow` costs ~40 MB on import and pulls in pandas
 when a table is built (together ~70-85 MB of RSS in a process that has neither yet). Values
-are inlined instead, all of them ints, booleans or a timestamp formatted here.
+are inlined instead, through `testio_pipeline.warehouse.sql_values`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from testio_pipeline.sync.report import (
     SyncFailure,
     SyncReport,
     Warehouse,
+    count_rows,
     utc_now,
 )
 from testio_pipeline.testio.bug_rows import bug_rows_sql, raise_for_bug_rows_error
@@ -39,7 +40,11 @@ from testio_pipeline.warehouse.memory import (
 )
 from testio_pipeline.warehouse.merge import MergeCounts, merge
 from testio_pipeline.warehouse.schema import BUGS, TESTS
-from testio_pipeline.warehouse.sql_values import bigint_list, sql_literal
+from testio_pipeline.warehouse.sql_values import (
+    bigint_list,
+    sql_literal,
+    temp_table_from_columns,
+)
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
 
 # the JSON reader takes one buffer of max(32 MiB, 2 x maximum_object_size) from DuckDB's
@@ -128,25 +133,6 @@ def _ids(test_ids: tuple[int, ...]) -> str:
     return ", ".join(map(str, test_ids))
 
 
-def _create_synced_tests(
-    con: duckdb.DuckDBPyConnection, synced: list[int], is_final: dict[int, bool]
-) -> None:
-    """The temp table `synced_tests (id, is_final)`: the delete scope and the stamps.
-
-    Built from two string literals (ids comma-separated, one 0/1 character per test), which
-    DuckDB parses in ~20 ms for 24,000 tests; a list literal of as many numbers takes ~0.3 s.
-    """
-    con.execute("CREATE OR REPLACE TEMP TABLE synced_tests (id BIGINT, is_final BOOLEAN)")
-    if not synced:
-        return
-    ids = ",".join(str(int(t)) for t in synced)
-    finals = "".join("1" if is_final[t] else "0" for t in synced)
-    con.execute(
-        f"INSERT INTO synced_tests SELECT unnest(string_split('{ids}', ',')::BIGINT[]), "
-        f"unnest(string_split('{finals}', '')) = '1'"
-    )
-
-
 def _merge_bugs(
     con: duckdb.DuckDBPyConnection,
     stage: StagedBodies,
@@ -227,7 +213,12 @@ def sync_bugs(
                 memory_limit_bytes=_memory_limit(stage),
                 temp_directory=stage.directory / SPILL_DIRECTORY,
             )
-            _create_synced_tests(con, synced, needing)
+            # the delete scope of the merge and the tests to stamp
+            temp_table_from_columns(
+                con,
+                "synced_tests",
+                {"id": ("BIGINT", synced), "is_final": ("BOOLEAN", [needing[t] for t in synced])},
+            )
             counts = _merge_bugs(con, stage, fetched.duplicate_ids, customer_id, synced_at)
             con.execute(
                 f"""
@@ -247,9 +238,6 @@ def sync_bugs(
                 ).fetchone()[0]
                 counts += MergeCounts(deleted=orphans)
             report.merges[BUGS.name] = counts
-            # not `count_rows`: it binds the customer id as a parameter (see the module docstring)
-            report.row_counts[BUGS.name] = con.execute(
-                f"SELECT count(*) FROM {BUGS.name} WHERE customer_id = {int(customer_id)}"
-            ).fetchone()[0]
+            report.row_counts[BUGS.name] = count_rows(con, BUGS.name, customer_id)
     report.notes["tests_bugs_synced"] = len(synced)
     return report.finish()

@@ -8,8 +8,12 @@ written into the statement instead, through these functions only, which accept n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
+
+import duckdb
+import orjson
 
 
 def sql_literal(value: object) -> str:
@@ -32,3 +36,30 @@ def sql_literal(value: object) -> str:
 def bigint_list(values: Sequence[int] | None) -> str:
     """A `BIGINT[]` literal (empty for None)."""
     return "[" + ", ".join(str(int(v)) for v in values or []) + "]::BIGINT[]"
+
+
+# the from_json structure of each column type temp_table_from_columns accepts
+_COLUMN_TYPES = {"BIGINT": '["BIGINT"]', "BOOLEAN": '["BOOLEAN"]', "VARCHAR": '["VARCHAR"]'}
+
+
+def temp_table_from_columns(
+    con: duckdb.DuckDBPyConnection, table: str, columns: Mapping[str, tuple[str, Sequence[Any]]]
+) -> None:
+    """Temp table `table` of equally long Python lists, {column: (DuckDB type, values)}.
+
+    The lists travel as one JSON text literal parsed by `from_json` (~70 ms for 24,000 rows of
+    four columns): no bound parameters (see the module docstring), no file, and a few hundred
+    times faster than a SQL list literal of as many values.
+    """
+    lengths = {len(values) for _, values in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"columns of {table} differ in length: {sorted(lengths)}")
+    structure = "{" + ", ".join(
+        f'"{name}": {_COLUMN_TYPES[sql_type]}' for name, (sql_type, _) in columns.items()
+    ) + "}"
+    data = orjson.dumps({name: list(values) for name, (_, values) in columns.items()}).decode()
+    unnested = ", ".join(f"unnest(c.{name}) AS {name}" for name in columns)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {unnested} "
+        f"FROM (SELECT from_json({sql_literal(data)}, {sql_literal(structure)}) AS c)"
+    )
