@@ -34,12 +34,10 @@ The semantics are those of the warehouse contract and of `models` for the other 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from testio_pipeline.testio.errors import TestIOResponseError
 from testio_pipeline.testio.json_sql import (
     OFFSET,
     WS,
@@ -51,6 +49,7 @@ from testio_pipeline.testio.json_sql import (
     json_text,
     literal,
     not_blank,
+    raise_for_row_error,
     strip,
 )
 
@@ -208,20 +207,10 @@ FROM prepared
 """
 
 
-_FILE_IN_MESSAGE = re.compile(r"\(in (.+?)\)")
-
-
 def raise_for_bug_rows_error(error: Exception, describe_file: dict[str, str] | None = None) -> None:
     """Re-raise a DuckDB error of `bug_rows_sql` as a `TestIOResponseError`; else do nothing.
 
     `describe_file` maps a body file to what a reader should see instead (e.g. "the /bugs
     response for tests 1, 2, 3").
     """
-    message = str(error)
-    if ERROR_PREFIX not in message:
-        return
-    detail = message[message.index(ERROR_PREFIX) + len(ERROR_PREFIX) :].strip()
-    match = _FILE_IN_MESSAGE.search(detail)
-    if match and describe_file and match.group(1) in describe_file:
-        detail = detail.replace(match.group(0), f"(in {describe_file[match.group(1)]})")
-    raise TestIOResponseError(detail) from error
+    raise_for_row_error(error, ERROR_PREFIX, describe_file)

@@ -15,8 +15,11 @@ Each helper takes a SQL expression of type JSON (NULL for a missing key) and ret
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
+
+from testio_pipeline.testio.errors import TestIOResponseError
 
 # python's str.isspace set (what str.strip removes), as an RE2 class
 WS = r"[\s\v\x{1c}-\x{1f}\x{85}\p{Z}]"
@@ -112,3 +115,22 @@ def story_texts(value: str) -> str:
         f"TRY_CAST({value} AS JSON[]), s -> {text}), s -> s IS NOT NULL) "
         f"ELSE []::VARCHAR[] END"
     )
+
+
+_FILE_IN_MESSAGE = re.compile(r"\(in (.+?)\)")
+
+
+def raise_for_row_error(
+    error: Exception, prefix: str, describe_file: dict[str, str] | None = None
+) -> None:
+    """Re-raise a DuckDB error raised by a row builder's `error()` (its message carries
+    `prefix`) as a `TestIOResponseError`, naming the file as `describe_file` says; else do
+    nothing, so the caller re-raises other errors as they are."""
+    message = str(error)
+    if prefix not in message:
+        return
+    detail = message[message.index(prefix) + len(prefix) :].strip()
+    match = _FILE_IN_MESSAGE.search(detail)
+    if match and describe_file and match.group(1) in describe_file:
+        detail = detail.replace(match.group(0), f"(in {describe_file[match.group(1)]})")
+    raise TestIOResponseError(detail) from error

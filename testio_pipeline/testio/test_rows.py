@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from testio_pipeline.testio.errors import TestIOResponseError
 from testio_pipeline.testio.json_sql import (
     files_list,
     json_id,
@@ -38,6 +37,7 @@ from testio_pipeline.testio.json_sql import (
     json_timestamp,
     json_truthy,
     literal,
+    raise_for_row_error,
     story_texts,
 )
 from testio_pipeline.testio.settings import FINAL_TEST_STATUSES
@@ -178,16 +178,10 @@ def _synced(synced_at: datetime) -> str:
 def raise_for_test_rows_error(error: Exception, describe_file: dict[str, str] | None = None) -> None:
     """Re-raise a DuckDB error of this module's SQL as a `TestIOResponseError`; else nothing.
 
-    `describe_file` maps a page file to what a reader should see instead (e.g. "page 3 of the
+    `describe_file` maps a page file to what a reader should see instead (e.g. "a page of the
     tests of product 18559").
     """
-    message = str(error)
-    if ERROR_PREFIX not in message:
-        return
-    detail = message[message.index(ERROR_PREFIX) + len(ERROR_PREFIX) :].strip()
-    for path, label in (describe_file or {}).items():
-        detail = detail.replace(f"(in {path})", f"(in {label})")
-    raise TestIOResponseError(detail) from error
+    raise_for_row_error(error, ERROR_PREFIX, describe_file)
 
 
 # pytest would otherwise collect these functions where test modules import them
