@@ -35,6 +35,8 @@ from pathlib import Path
 
 import duckdb
 
+from testio_pipeline.warehouse.sql_values import sql_literal
+
 # measured on the large simulator account (~220,000 bugs, 210 MB of JSON), in a fresh process
 # with optimistic writes on: 192 MB and 2 threads peaked at ~760 MB RSS, 128 MB and 1 thread at
 # ~530 MB and was faster (the second thread mostly adds per-thread buffers on 2 cores). Below
@@ -47,10 +49,6 @@ SPILL_DIRECTORY = "spill"
 WRITE_THREADS = 1
 # compression methods a bulk write must not analyze: see the module docstring
 DISABLED_COMPRESSION_METHODS = "dictionary"
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def configure_memory(
@@ -72,8 +70,8 @@ def configure_memory(
     con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_optimistic_write = true")
-    con.execute(f"SET disabled_compression_methods = {_literal(DISABLED_COMPRESSION_METHODS)}")
+    con.execute(f"SET disabled_compression_methods = {sql_literal(DISABLED_COMPRESSION_METHODS)}")
     if temp_directory is not None:
         # inlined, not a `?` parameter: binding any Python value makes duckdb import numpy and
         # pandas (~40-85 MB of RSS) into the process
-        con.execute(f"SET temp_directory = {_literal(str(temp_directory))}")
+        con.execute(f"SET temp_directory = {sql_literal(str(temp_directory))}")
