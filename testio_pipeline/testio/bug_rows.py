@@ -35,7 +35,7 @@ The semantics are those of the warehouse contract and of `models` for the other 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from testio_pipeline.testio.json_sql import (
@@ -51,6 +51,7 @@ from testio_pipeline.testio.json_sql import (
     not_blank,
     raise_for_row_error,
     strip,
+    timestamptz_literal,
 )
 
 # the JSON reader needs a whole body in one buffer and allocates about twice this per thread:
@@ -144,9 +145,7 @@ def bug_rows_sql(
     bug does. Passing too few duplicates makes the result repeat an id, which `merge`
     rejects loudly.
     """
-    if synced_at.tzinfo is None:
-        raise ValueError("synced_at must be timezone-aware")
-    synced = literal(synced_at.astimezone(timezone.utc).isoformat())
+    synced = timestamptz_literal(synced_at)
     max_object = max(int(max_body_bytes), MIN_MAX_BODY_BYTES)
     no_id = (
         f"'{ERROR_PREFIX} bug has no valid integer ''id'' (in ' || filename || '): ' "
@@ -201,7 +200,7 @@ SELECT
     {not_blank("expected_text")} AS expected_result,
     {not_blank("actual_text")} AS actual_result,
     {_timestamp("exported_at")} AS exported_at,
-    CAST({synced} AS TIMESTAMPTZ) AS synced_at,
+    {synced} AS synced_at,
     CAST(bug AS JSON) AS raw
 FROM prepared
 """

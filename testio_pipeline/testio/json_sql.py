@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 from testio_pipeline.testio.errors import TestIOResponseError
@@ -30,6 +31,13 @@ OFFSET = r"(Z|[+-][0-9]{2}(:?[0-9]{2}){0,2}(\.[0-9]+)?)$"
 def literal(text: str) -> str:
     """`text` as a SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def timestamptz_literal(value: datetime) -> str:
+    """An aware datetime as a TIMESTAMPTZ literal (in UTC)."""
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} must be timezone-aware")
+    return f"CAST({literal(value.astimezone(timezone.utc).isoformat())} AS TIMESTAMPTZ)"
 
 
 def files_list(files: str | Path | Sequence[str | Path]) -> str:

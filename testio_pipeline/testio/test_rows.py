@@ -27,7 +27,7 @@ timestamps as in `json_sql`):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from testio_pipeline.testio.json_sql import (
@@ -39,6 +39,7 @@ from testio_pipeline.testio.json_sql import (
     literal,
     raise_for_row_error,
     story_texts,
+    timestamptz_literal,
 )
 from testio_pipeline.testio.settings import FINAL_TEST_STATUSES
 
@@ -112,7 +113,7 @@ SELECT
     {_when("end_at", test_id)} AS end_at,
     {json_text("f.created_by")} AS created_by,
     {json_text("f.submitted_by")} AS submitted_by,
-    {_synced(synced_at)} AS synced_at,
+    {timestamptz_literal(synced_at)} AS synced_at,
     CAST(NULL AS TIMESTAMPTZ) AS bugs_synced_at,
     CAST(NULL AS BOOLEAN) AS bugs_synced_final,
     CAST(test AS JSON) AS raw
@@ -156,7 +157,7 @@ SELECT
     {json_truthy("g.enable_default")} AS enable_default,
     {json_truthy("g.enable_content")} AS enable_content,
     {json_truthy("g.enable_visual")} AS enable_visual,
-    {_synced(synced_at)} AS synced_at
+    {timestamptz_literal(synced_at)} AS synced_at
 FROM fields
 QUALIFY row_number() OVER (
     PARTITION BY {json_id("g.id")} ORDER BY filename DESC, position DESC, item_position DESC
@@ -167,12 +168,6 @@ QUALIFY row_number() OVER (
 def _with_fields(listed: str) -> str:
     # json_transform parses each test once for all the fields a row needs
     return f"SELECT *, json_transform(test, {literal(_TEST_FIELDS)}) AS f FROM {listed}"
-
-
-def _synced(synced_at: datetime) -> str:
-    if synced_at.tzinfo is None:
-        raise ValueError("synced_at must be timezone-aware")
-    return f"CAST({literal(synced_at.astimezone(timezone.utc).isoformat())} AS TIMESTAMPTZ)"
 
 
 def raise_for_test_rows_error(error: Exception, describe_file: dict[str, str] | None = None) -> None:
