@@ -104,12 +104,8 @@ def _converter(column: str, sql_type: str):
 
 def staged_columns(spec: TableSpec) -> dict[str, str]:
     """Column -> the DuckDB type staged files of `spec` are read with (JSON read as text)."""
-    types = {}
-    for name, sql_type in spec.columns:
-        duck_type = base_type(sql_type)
-        _converter(f"{spec.name}.{name}", duck_type)  # fails for a type without a rule
-        types[name] = "VARCHAR" if duck_type == "JSON" else duck_type
-    return types
+    types = {name: base_type(sql_type) for name, sql_type in spec.columns}
+    return {name: "VARCHAR" if t == "JSON" else t for name, t in types.items()}
 
 
 class StagedRows(StageDirectory):
@@ -143,11 +139,12 @@ class StagedRows(StageDirectory):
         self._keys: set[tuple[Any, ...]] = set()
         self._has_duplicates = False
         self._columns = frozenset(spec.column_names)
-        self._read_types = staged_columns(spec)
+        # fails at once for a column type without a staging rule
         self._converters = {
             name: _converter(f"{spec.name}.{name}", base_type(sql_type))
             for name, sql_type in spec.columns
         }
+        self._read_types = staged_columns(spec)
 
     def __enter__(self) -> StagedRows:
         return self
