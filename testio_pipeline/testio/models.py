@@ -70,13 +70,6 @@ def required_id(raw: Any, what: str, key: str = "id") -> int:
     return value
 
 
-def optional_id(raw: Any, key: str = "id") -> int | None:
-    """`raw[key]` as an int when `raw` is an object holding one, else None."""
-    if not isinstance(raw, Mapping):
-        return None
-    return _as_id(raw.get(key))
-
-
 def parse_timestamp(value: Any, what: str = "timestamp") -> datetime | None:
     """An ISO-8601 timestamp with any offset as an aware UTC datetime; null or "" gives None.
 
@@ -130,11 +123,6 @@ def user_story_texts(value: Any) -> tuple[list[str], list[int]]:
             if story_id is not None:
                 ids.append(story_id)
     return texts, ids
-
-
-def _flag(value: Any) -> bool:
-    # enable_* flags arrive as true / false / null; null means "not enabled"
-    return bool(value)
 
 
 def product_row(raw: Raw, customer_id: int, synced_at: datetime) -> Row:
