@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from testio_pipeline.testio.client import (
-    BugBody,
-    ClientStats,
-    FeatureCatalog,
-    SkippedRecord,
-    TestIOClient,
-)
+from testio_pipeline.testio.bodies import BugBody
+from testio_pipeline.testio.client import TestIOClient
 from testio_pipeline.testio.errors import (
     TestIOAuthError,
     TestIOError,
@@ -17,6 +12,9 @@ from testio_pipeline.testio.errors import (
     TestIOResponseError,
     TestIOUnavailableError,
 )
+from testio_pipeline.testio.feature_catalog import FeatureCatalog
+from testio_pipeline.testio.pagination import SkippedRecord
+from testio_pipeline.testio.stats import ClientStats
 
 __all__ = [
     "BugBody",

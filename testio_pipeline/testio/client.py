@@ -1,17 +1,10 @@
 """Async client of the TestIO Customer API v2 (read path): products, features, tests, bugs.
 
-One `httpx.AsyncClient` with keep-alive, sized to `max_in_flight`; an `asyncio.Semaphore`
-bounds the requests in flight across every call sharing the client. Each GET goes through
-`_get`, the one place that owns retries:
-
-- retried: 429, every 5xx, timeouts, dropped / refused connections, malformed JSON in a 2xx;
-- not retried: every other 4xx (400, 401, 403, 404, 422, ...), which raise at once;
-- wait before retry n (n = 1, 2, ...): the server's `Retry-After` (delta-seconds or HTTP-date)
-  when given, capped at `retry_after_cap_seconds`; a 429 without one waits
-  `RETRY_AFTER_DEFAULT_SECONDS` (also capped); otherwise full jitter,
-  `rng.random() * min(backoff_max, backoff_base * 2 ** (n - 1))` (like openai-python's
-  `_calculate_retry_timeout`, but AWS "full jitter" so clients that failed together retry apart);
-- the semaphore slot is released before sleeping, so a backing-off request never blocks others.
+One `httpx.AsyncClient` with keep-alive, sized to `max_in_flight`; every GET goes through one
+`RetryingGetter` (retries.py), the one place that owns retries and the request slots all
+calls sharing the client compete for. This module owns the endpoints: which paths and
+queries each listing sends, how a product's feature catalog is read, how the tests listing
+(pagination.py) and the `/bugs` batches are driven.
 
 The token travels only in the `Authorization` header (masked in httpx reprs) and is redacted
 from any server or network text that ends up in an error or log line. No Dagster here.
@@ -21,120 +14,37 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
-import math
 import random
-import time
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import httpx
-import orjson
 
 from testio_pipeline.testio import settings
 from testio_pipeline.testio.bodies import BugBody, ListedTest, check_bug_body, check_test_page
+from testio_pipeline.testio.concurrency import bounded_as_completed, run_all
 from testio_pipeline.testio.errors import (
     RequestInfo,
-    TestIOAuthError,
     TestIOError,
     TestIOHTTPError,
-    TestIONotFoundError,
     TestIOResponseError,
-    TestIOUnavailableError,
 )
+from testio_pipeline.testio.feature_catalog import FeatureCatalog, merge_feature_listings
 from testio_pipeline.testio.http import AiohttpTransport
 from testio_pipeline.testio.models import required_id, section_layout
-from testio_pipeline.testio.pagination import (
-    FeatureCatalog,
-    SkippedRecord,
-    bounded_as_completed,
-    iter_test_pages,
-    merge_feature_listings,
-    run_all,
-)
+from testio_pipeline.testio.pagination import SkippedRecord, iter_test_pages
+from testio_pipeline.testio.retries import AttemptCounter, RetryingGetter, RetryPolicy, Sleep
+from testio_pipeline.testio.stats import ClientStats
 
 __all__ = ["BugBody", "ClientStats", "FeatureCatalog", "SkippedRecord", "TestIOClient"]
 
-Sleep = Callable[[float], Awaitable[Any]]
 RawObject = dict[str, Any]
 
 
 def _checked_bug_body(body: bytes) -> tuple[bytes, tuple[int, ...]]:
     return body, check_bug_body(body)
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait per a `Retry-After` header (delta-seconds or HTTP-date), never negative.
-
-    None when the header is absent or unparseable; a date in the past gives 0.
-    """
-    if value is None or not value.strip():
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def backoff_delay(retry_number: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Full-jitter backoff before retry `retry_number` (1-based): uniform in [0, ceiling).
-
-    ceiling = min(cap, base * 2 ** (retry_number - 1)); the exponent is clamped so a huge
-    attempt count cannot overflow.
-    """
-    ceiling = min(cap, base * 2.0 ** min(retry_number - 1, 64))
-    return rng.random() * ceiling
-
-
-@dataclass
-class ClientStats:
-    """What a client did over its lifetime.
-
-    `requests` counts HTTP attempts started (retries included, and look-ahead test pages
-    cancelled once a listing ended, which have no status); `elapsed_by_endpoint` sums the time
-    attempts spent in flight, overlapping ones each counted; `skipped` lists the test
-    positions the API refused to serve (see pagination).
-    """
-
-    requests: int = 0
-    retries: int = 0
-    transport_errors: int = 0
-    responses_by_status: Counter[int] = field(default_factory=Counter)
-    requests_by_endpoint: Counter[str] = field(default_factory=Counter)
-    elapsed_by_endpoint: dict[str, float] = field(default_factory=dict)
-    peak_in_flight: int = 0
-    skipped: list[SkippedRecord] = field(default_factory=list)
-
-
-class _Secret:
-    """Holds the token for redaction only; its repr never shows it."""
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def __repr__(self) -> str:
-        return "'[secure]'"
-
-    def redact(self, text: str) -> str:
-        return text.replace(self._value, "[redacted]") if self._value else text
-
-
-class _Counter:
-    def __init__(self) -> None:
-        self.count = 0
 
 
 class TestIOClient:
@@ -179,23 +89,13 @@ class TestIOClient:
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         self._base_url = base_url
-        self._secret = _Secret(token)
         self._max_in_flight = max_in_flight
-        self._max_attempts = max_attempts
-        self._backoff_base = backoff_base_seconds
-        self._backoff_max = backoff_max_seconds
-        self._retry_after_cap = retry_after_cap_seconds
-        self._retry_after_default = retry_after_default_seconds
         self._tests_per_page = tests_per_page
         self._tests_pages_ahead = tests_pages_ahead
         # numbers every test-list response, so a consumer can store each page once
         self._page_numbers = itertools.count()
         self._bug_batch_size = bug_batch_size
         self._log = logger if logger is not None else logging.getLogger(__name__)
-        self._sleep = sleep
-        self._rng = rng if rng is not None else random.Random()
-        self._slots = asyncio.Semaphore(max_in_flight)
-        self._in_flight = 0
         self.stats = ClientStats()
         # the network goes through aiohttp's pool (see `http.py`: a fraction of httpcore's CPU per
         # request), sized to the request slots; an injected transport (simulator, mock) replaces it
@@ -210,6 +110,23 @@ class TestIOClient:
             },
             timeout=httpx.Timeout(timeout_seconds),
             transport=transport,
+        )
+        policy = RetryPolicy(
+            max_attempts=max_attempts,
+            backoff_base_seconds=backoff_base_seconds,
+            backoff_max_seconds=backoff_max_seconds,
+            retry_after_cap_seconds=retry_after_cap_seconds,
+            retry_after_default_seconds=retry_after_default_seconds,
+        )
+        self._getter = RetryingGetter(
+            self._http,
+            policy,
+            token=token,
+            max_in_flight=max_in_flight,
+            stats=self.stats,
+            log=self._log,
+            sleep=sleep,
+            rng=rng if rng is not None else random.Random(),
         )
 
     def __repr__(self) -> str:
@@ -244,7 +161,7 @@ class TestIOClient:
         """
         product_id = required_id(product, "product")
         has_sections, section_ids = section_layout(product)
-        counter = _Counter()
+        counter = AttemptCounter()
         includes = tuple(("includes[]", name) for name in settings.FEATURE_INCLUDES)
         listings: list[tuple[tuple[int, ...], list[RawObject]]] | None = None
         # the warehouse must list every section a feature appears in, and only the per-section
@@ -296,7 +213,7 @@ class TestIOClient:
             query = (("page", str(page)), ("per_page", str(page_size)))
             info = RequestInfo("GET", template, path, query)
             number = next(self._page_numbers)
-            return await self._get(
+            return await self._getter.get(
                 info,
                 retry_poisoned=retry_poisoned,
                 parse=lambda body: check_test_page(body, number),
@@ -350,7 +267,7 @@ class TestIOClient:
         """One `/bugs` request for these test ids, checked; raises `TestIOError` on failure."""
         query = (("filter_test_cycle_ids", ",".join(str(i) for i in test_ids)),)
         info = RequestInfo("GET", settings.BUGS_PATH, settings.BUGS_PATH, query)
-        body, bug_ids = await self._get(info, parse=_checked_bug_body)
+        body, bug_ids = await self._getter.get(info, parse=_checked_bug_body)
         return BugBody(tuple(test_ids), body, bug_ids)
 
     async def _bug_batch_outcome(self, test_ids: Sequence[int]) -> BugBody:
@@ -361,9 +278,9 @@ class TestIOClient:
 
     async def _get_list(
         self, info: RequestInfo, envelope: str, *, retry_poisoned: bool = True,
-        counter: _Counter | None = None,
+        counter: AttemptCounter | None = None,
     ) -> list[RawObject]:
-        body = await self._get(info, retry_poisoned=retry_poisoned, counter=counter)
+        body = await self._getter.get(info, retry_poisoned=retry_poisoned, counter=counter)
         items = body.get(envelope) if isinstance(body, dict) else None
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise TestIOResponseError(
@@ -371,125 +288,3 @@ class TestIOClient:
                 request=info,
             )
         return items
-
-    async def _get(
-        self,
-        info: RequestInfo,
-        *,
-        retry_poisoned: bool = True,
-        counter: _Counter | None = None,
-        parse: Callable[[bytes], Any] = orjson.loads,
-    ) -> Any:
-        """One GET with the retry policy of the module docstring; returns `parse(body)`.
-
-        `parse` raising `ValueError` / `UnicodeDecodeError` marks the body malformed (retried);
-        raising `TestIOResponseError` fails at once, with this request named.
-        """
-        attempt = 0
-        statuses: list[int | None] = []
-        while True:
-            attempt += 1
-            if counter is not None:
-                counter.count += 1
-            response, failure = await self._send(info)
-            status = response.status_code if response is not None else None
-            statuses.append(status)
-            if response is not None and 200 <= response.status_code < 300:
-                try:
-                    # orjson by default: parsing is most of the client's CPU on large accounts
-                    return parse(response.content)
-                except TestIOResponseError as exc:
-                    raise TestIOResponseError(
-                        str(exc), request=info, status=status, attempts=attempt
-                    ) from None
-                except (ValueError, UnicodeDecodeError):
-                    failure = "malformed JSON in the response body"
-            elif status is not None and status != 429 and status < 500:
-                raise self._http_error(info, response, attempt)
-            retry_after = response.headers.get("Retry-After") if response is not None else None
-            reason = failure or f"HTTP {status}"
-            final = attempt >= self._max_attempts or (
-                status == settings.POISONED_PAGE_STATUS and not retry_poisoned
-            )
-            if final:
-                # a 2xx that never parsed is a broken body, anything else an unavailable API
-                malformed = status is not None and status < 300
-                kind = TestIOResponseError if malformed else TestIOUnavailableError
-                raise kind(
-                    f"gave up: {failure}" if failure else "gave up",
-                    request=info,
-                    status=status,
-                    api_message=self._api_message(response),
-                    attempts=attempt,
-                    statuses=tuple(statuses),
-                )
-            delay = self._retry_delay(attempt, status, retry_after)
-            self.stats.retries += 1
-            self._log.info(
-                f"retrying {info.endpoint} ({info.target}) in {delay:.2f}s after {reason} "
-                f"(attempt {attempt}/{self._max_attempts})"
-            )
-            await self._sleep(delay)
-
-    async def _send(self, info: RequestInfo) -> tuple[httpx.Response | None, str | None]:
-        """One attempt holding a request slot; the slot is free again before any backoff."""
-        async with self._slots:
-            self._in_flight += 1
-            self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._in_flight)
-            self.stats.requests += 1
-            self.stats.requests_by_endpoint[info.endpoint] += 1
-            started = time.perf_counter()
-            try:
-                response = await self._http.get(info.path, params=list(info.query))
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                self.stats.transport_errors += 1
-                return None, self._secret.redact(f"{type(exc).__name__}: {exc}")
-            except httpx.HTTPError as exc:
-                # a bad URL, proxy or protocol setting: retrying cannot fix it
-                raise TestIOError(
-                    f"request failed: {type(exc).__name__}: {self._secret.redact(str(exc))}",
-                    request=info,
-                ) from None
-            finally:
-                self._in_flight -= 1
-                elapsed = time.perf_counter() - started
-                self.stats.elapsed_by_endpoint[info.endpoint] = (
-                    self.stats.elapsed_by_endpoint.get(info.endpoint, 0.0) + elapsed
-                )
-        self.stats.responses_by_status[response.status_code] += 1
-        return response, None
-
-    def _retry_delay(self, retry_number: int, status: int | None, retry_after: str | None) -> float:
-        seconds = parse_retry_after(retry_after)
-        if seconds is None and status == 429:
-            seconds = self._retry_after_default
-        if seconds is not None:
-            return min(seconds, self._retry_after_cap)
-        return backoff_delay(
-            retry_number, base=self._backoff_base, cap=self._backoff_max, rng=self._rng
-        )
-
-    def _api_message(self, response: httpx.Response | None) -> str | None:
-        if response is None or not response.content:
-            return None
-        try:
-            body = json.loads(response.content)
-            message = body.get("error") if isinstance(body, dict) else None
-        except (ValueError, UnicodeDecodeError):
-            message = None
-        if message is None:
-            message = response.text[:200]
-        return self._secret.redact(str(message)) or None
-
-    def _http_error(self, info: RequestInfo, response: httpx.Response, attempt: int) -> TestIOError:
-        status = response.status_code
-        kind = {401: TestIOAuthError, 403: TestIOAuthError, 404: TestIONotFoundError}.get(
-            status, TestIOHTTPError
-        )
-        return kind(
-            "request rejected",
-            request=info,
-            status=status,
-            api_message=self._api_message(response),
-            attempts=attempt,
-        )

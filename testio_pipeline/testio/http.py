@@ -14,7 +14,7 @@ The client keeps the httpx API (`httpx.AsyncClient`, `httpx.Response`, httpx exc
 `AiohttpTransport` is an `httpx.AsyncBaseTransport`, used only when no transport is injected,
 so the in-process simulator and test mocks replace it as before. Every aiohttp failure is
 raised as the httpx exception httpx's own transport raises for the same failure, which is
-what `TestIOClient._send` sorts into retried (timeouts, network and protocol errors) and
+what `retries.RetryingGetter._send` sorts into retried (timeouts, network and protocol errors) and
 fatal (bad URL) ones. One difference: when a connection drops before any answer (reset, or
 closed without a response), aiohttp resends the GET once at once on a fresh connection (RFC
 9112 9.3.1, for a kept-alive connection the server closed while idle) before the client sees

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from testio_pipeline.testio.bisection import split_size
 from testio_pipeline.testio.errors import TestIOUnavailableError
 from testio_pipeline.testio.models import parse_timestamp
-from testio_pipeline.testio.pagination import split_size
 
 from .fake_api import FakeTestIO, ListLogger, error, make_client, make_tests, page_requests, run
 

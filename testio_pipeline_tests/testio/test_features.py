@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from testio_pipeline.testio.client import FeatureCatalog
 from testio_pipeline.testio.errors import TestIOHTTPError, TestIOUnavailableError
+from testio_pipeline.testio.feature_catalog import FeatureCatalog
 
 from .fake_api import FakeTestIO, error, make_client, run
 

@@ -10,7 +10,6 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from testio_pipeline.testio.client import backoff_delay, parse_retry_after
 from testio_pipeline.testio.errors import (
     TestIOAuthError,
     TestIOHTTPError,
@@ -18,6 +17,7 @@ from testio_pipeline.testio.errors import (
     TestIOResponseError,
     TestIOUnavailableError,
 )
+from testio_pipeline.testio.retries import backoff_delay, parse_retry_after
 
 from .fake_api import FakeTestIO, SleepRecorder, broken_json, error, make_client, raises, run
 
