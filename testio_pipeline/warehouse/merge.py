@@ -1,8 +1,12 @@
 """Set-based upserts on a table's primary key, with counts of what changed.
 
-`merge` runs a handful of set-based statements (UPDATE ... FROM, INSERT ... SELECT with an
-anti-join, DELETE / soft delete with NOT EXISTS) over the source materialized once as the temp
-table `staged`; nothing is done row by row. Unchanged rows are left untouched entirely (not
+`merge` runs a handful of set-based statements over the source, materialized once as the temp
+table `staged` (or read as a view, `ViewSource`); nothing is done row by row. It first joins
+only keys and a fingerprint (hash) of the compared columns of source and table, to find the
+new and the changed rows; changed rows are then deleted and inserted again (DELETE ... USING,
+INSERT ... SELECT), and absent rows deleted or soft-deleted (NOT EXISTS). Joining whole rows
+(an `UPDATE ... FROM staged`) needed far more memory on wide tables and, under a memory
+limit, was much slower in DuckDB. Unchanged rows are left untouched entirely (not
 even `synced_at` is refreshed), so `synced_at` means "when this row's content was last written"
 and a no-change re-run writes nothing. All statements run in the caller's transaction when
 there is one (`connection.write_transaction`), otherwise in a transaction of their own.
@@ -21,10 +25,12 @@ from typing import Any
 import duckdb
 
 from testio_pipeline.warehouse.schema import TableSpec
-from testio_pipeline.warehouse.staging import StagedRows
+from testio_pipeline.warehouse.staging import StagedRows, base_type
 
 # name under which a merge's source is visible to `delete_where` predicates
 STAGED_TABLE = "staged"
+# the keys of the source rows that are new or changed
+CHANGES_TABLE = "merge_changes"
 # written on every change but meaningless for "did the row change?"
 BOOKKEEPING_COLUMNS = frozenset({"synced_at", "is_deleted", "deleted_at"})
 SOFT_DELETE_FLAG = "is_deleted"
@@ -33,7 +39,17 @@ DUPLICATE_EXAMPLES = 5
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-Source = StagedRows | duckdb.DuckDBPyRelation | str
+
+
+@dataclass(frozen=True)
+class ViewSource:
+    """A merge source that is cheap to read more than once (e.g. Parquet files): the merge
+    reads it as a view instead of copying it into a temp table in DuckDB's memory."""
+
+    sql: str
+
+
+Source = StagedRows | duckdb.DuckDBPyRelation | ViewSource | str
 
 
 @dataclass(frozen=True)
@@ -96,7 +112,11 @@ def atomic(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.commit()
 
 
-def _stage_source(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+def _stage_source(con: duckdb.DuckDBPyConnection, source: Source) -> str:
+    """Make `source` visible as `STAGED_TABLE`; returns what it is ("VIEW" or "TABLE")."""
+    if isinstance(source, ViewSource):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGED_TABLE} AS {source.sql}")
+        return "VIEW"
     if isinstance(source, StagedRows):
         query = source.sql()
     elif isinstance(source, duckdb.DuckDBPyRelation):
@@ -108,9 +128,11 @@ def _stage_source(con: duckdb.DuckDBPyConnection, source: Source) -> None:
         query = source.strip().rstrip(";")
     else:
         raise TypeError(
-            f"merge source must be StagedRows, a DuckDB relation or SQL, not {type(source)}"
+            "merge source must be StagedRows, a DuckDB relation, a ViewSource or SQL, "
+            f"not {type(source)}"
         )
     con.execute(f"CREATE OR REPLACE TEMP TABLE {STAGED_TABLE} AS SELECT * FROM ({query})")
+    return "TABLE"
 
 
 def _reject_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
@@ -133,6 +155,115 @@ def _reject_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
         )
 
 
+def _managed(soft_delete: bool) -> set[str]:
+    """Columns a soft-deleting merge writes itself."""
+    return {SOFT_DELETE_FLAG, SOFT_DELETE_TIME} if soft_delete else set()
+
+
+def _fingerprint(spec: TableSpec, columns: Sequence[str]) -> str:
+    """One 64-bit hash of `columns` that tells any two different values apart (up to hash
+    collisions, ~n/2^64 for n changed rows).
+
+    Each column is cast to its table type, so a source column of another type (INTEGER for
+    BIGINT, ...) hashes like the stored value. DuckDB's `hash` alone is not enough: it maps
+    NULL, `[]` and `[NULL]` to the same value, so each column adds an IS NULL flag, and a
+    list is hashed as its JSON text (`[]` vs `[null]`).
+    """
+    if not columns:
+        return "0"
+    types = {name: base_type(sql_type) for name, sql_type in spec.columns}
+    parts = []
+    for column in columns:
+        value = f"CAST({column} AS {types[column]})"
+        parts.append(f"{value} IS NULL")
+        parts.append(f"to_json({value})" if types[column].endswith("[]") else value)
+    return "hash(" + ", ".join(parts) + ")"
+
+
+def _stage_changes(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    compare: Sequence[str],
+    kept: Sequence[str],
+    soft_delete: bool,
+) -> None:
+    """Temp table `CHANGES_TABLE`: the key of every source row that is new or differs from
+    its stored row, `is_new`, and the stored values of the `kept` columns of changed rows.
+
+    Only keys and fingerprints are joined, never whole rows: joining the rows of a large
+    table (raw JSON and all) is what needed the most memory and, in DuckDB, a bulk
+    `UPDATE` is far slower than deleting and re-inserting the same rows.
+    """
+    table = _ident(spec.name)
+    key = ", ".join(spec.key)
+    fingerprint = _fingerprint(spec, compare)
+    stored_extra = "".join(f", {c}" for c in kept)
+    changed = "s.fingerprint <> t.fingerprint"
+    if soft_delete:
+        stored_extra += f", {SOFT_DELETE_FLAG}"
+        changed += f" OR t.{SOFT_DELETE_FLAG} IS DISTINCT FROM false"
+    first_key = spec.key[0]
+    source_key = ", ".join(f"s.{k}" for k in spec.key)
+    stored_kept = "".join(f", t.{c}" for c in kept)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {CHANGES_TABLE} AS
+        SELECT {source_key}, t.{first_key} IS NULL AS is_new {stored_kept}
+        FROM (SELECT {key}, {fingerprint} AS fingerprint FROM {STAGED_TABLE}) AS s
+        LEFT JOIN (SELECT {key}, {fingerprint} AS fingerprint{stored_extra} FROM {table}) AS t
+            USING ({key})
+        WHERE t.{first_key} IS NULL OR {changed}
+        """
+    )
+
+
+def _write_changes(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    source_columns: Sequence[str],
+    update: Sequence[str],
+    kept: Sequence[str],
+    soft_delete: bool,
+) -> tuple[int, int]:
+    """Replace the changed rows and insert the new ones; returns (updated, inserted).
+
+    A changed row is deleted and inserted again with its `update` columns from the source
+    and its `kept` columns as they were; a new row takes every column the source has.
+    """
+    table = _ident(spec.name)
+    changed, new = con.execute(
+        f"SELECT count(*) FILTER (NOT is_new), count(*) FILTER (is_new) FROM {CHANGES_TABLE}"
+    ).fetchone()
+    if not changed and not new:
+        return 0, 0
+    if changed:
+        key_match = " AND ".join(f"{table}.{k} = c.{k}" for k in spec.key)
+        con.execute(
+            f"DELETE FROM {table} USING {CHANGES_TABLE} AS c WHERE {key_match} AND NOT c.is_new"
+        )
+    columns, values = [], []
+    for column in spec.column_names:
+        if column in spec.key or column in update:
+            value = f"s.{column}"
+        elif column == SOFT_DELETE_FLAG and soft_delete:
+            value = "false"
+        elif column == SOFT_DELETE_TIME and soft_delete:
+            value = "NULL"
+        elif column in kept and column in source_columns:
+            value = f"CASE WHEN c.is_new THEN s.{column} ELSE c.{column} END"
+        elif column in kept:
+            value = f"c.{column}"
+        else:
+            continue
+        columns.append(column)
+        values.append(value)
+    con.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} "
+        f"FROM {STAGED_TABLE} AS s JOIN {CHANGES_TABLE} AS c USING ({', '.join(spec.key)})"
+    )
+    return int(changed), int(new)
+
+
 def _resolve_columns(
     spec: TableSpec,
     source_columns: list[str],
@@ -148,7 +279,7 @@ def _resolve_columns(
     missing_key = [k for k in spec.key if k not in source_columns]
     if missing_key:
         raise ValueError(f"merge into {spec.name}: source lacks key column(s) {missing_key}")
-    managed = {SOFT_DELETE_FLAG, SOFT_DELETE_TIME} if soft_delete else set()
+    managed = _managed(soft_delete)
     if soft_delete and not managed <= set(spec_columns):
         raise ValueError(f"soft delete needs {sorted(managed)} columns, which {spec.name} lacks")
     insert = [c for c in spec_columns if c in source_columns and c not in managed]
@@ -186,15 +317,16 @@ def merge(
 ) -> MergeCounts:
     """Upsert `source` into `spec.name` on `spec.key` and report what changed.
 
-    - `source`: a `StagedRows`, a relation of `con`'s database, or SQL text. Its columns must
+    - `source`: a `StagedRows`, a relation of `con`'s database, a `ViewSource` or SQL text
+      (copied into a temp table first: it is read several times). Its columns must
       be columns of the table and include the key; table columns it lacks are left alone on
       update and NULL on insert. A repeated or NULL key raises `DuplicateKeyError`.
     - `update_columns` (default: every non-key source column) are overwritten on update, so a
       table keeps columns other assets own (e.g. `tests.bugs_synced_at`).
     - `compare_columns` (a subset of `update_columns`; default: `update_columns` minus
-      `BOOKKEEPING_COLUMNS`) decide updated versus unchanged, NULL-safely (`IS DISTINCT
-      FROM`; lists element-wise, JSON as its text). A matched row whose compare columns are
-      all equal is not rewritten at all.
+      `BOOKKEEPING_COLUMNS`) decide updated versus unchanged, NULL-safely, by a 64-bit
+      fingerprint (`_fingerprint`; lists element-wise, JSON as its text). A matched row whose
+      compare columns are all equal is not rewritten at all.
     - `delete_where`: SQL predicate over the table (with `delete_params`) selecting the rows
       this source is authoritative for; it may refer to the source as `staged`. Rows matching
       it whose key is absent from the source are deleted. Without it nothing is deleted.
@@ -205,43 +337,25 @@ def merge(
     """
     table = _ident(spec.name)
     with atomic(con):
-        _stage_source(con, source)
+        staged_as = _stage_source(con, source)
         source_columns = [
             d[0] for d in con.execute(f"SELECT * FROM {STAGED_TABLE} LIMIT 0").description
         ]
-        insert, update, compare = _resolve_columns(
+        _, update, compare = _resolve_columns(
             spec, source_columns, update_columns, compare_columns, soft_delete
         )
         _reject_duplicates(con, spec)
 
-        key_match = " AND ".join(f"{table}.{k} = s.{k}" for k in spec.key)
-        set_parts = [f"{c} = s.{c}" for c in update]
-        changed_parts = [f"{table}.{c} IS DISTINCT FROM s.{c}" for c in compare]
-        if soft_delete:
-            set_parts += [f"{SOFT_DELETE_FLAG} = false", f"{SOFT_DELETE_TIME} = NULL"]
-            changed_parts.append(f"{table}.{SOFT_DELETE_FLAG} IS DISTINCT FROM false")
-
-        updated = 0
-        if set_parts and changed_parts:
-            updated = _count(
-                con,
-                f"UPDATE {table} SET {', '.join(set_parts)} FROM {STAGED_TABLE} AS s "
-                f"WHERE {key_match} AND ({' OR '.join(changed_parts)})",
-            )
-
-        insert_columns = list(insert)
-        insert_values = [f"s.{c}" for c in insert]
-        if soft_delete:
-            insert_columns += [SOFT_DELETE_FLAG, SOFT_DELETE_TIME]
-            insert_values += ["false", "NULL"]
-        inserted = _count(
-            con,
-            f"INSERT INTO {table} ({', '.join(insert_columns)}) SELECT {', '.join(insert_values)} "
-            f"FROM {STAGED_TABLE} AS s WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {key_match})",
-        )
+        kept = [
+            c for c in spec.column_names
+            if c not in spec.key and c not in update and c not in _managed(soft_delete)
+        ]
+        _stage_changes(con, spec, compare, kept, soft_delete)
+        updated, inserted = _write_changes(con, spec, source_columns, update, kept, soft_delete)
 
         deleted = 0
         if delete_where is not None:
+            key_match = " AND ".join(f"{table}.{k} = s.{k}" for k in spec.key)
             absent = f"NOT EXISTS (SELECT 1 FROM {STAGED_TABLE} AS s WHERE {key_match})"
             if soft_delete:
                 statement = (
@@ -253,7 +367,8 @@ def merge(
             deleted = _count(con, statement, delete_params)
 
         total = _count(con, f"SELECT count(*) FROM {STAGED_TABLE}")
-        con.execute(f"DROP TABLE {STAGED_TABLE}")
+        con.execute(f"DROP {staged_as} {STAGED_TABLE}")
+        con.execute(f"DROP TABLE {CHANGES_TABLE}")
     return MergeCounts(
         inserted=inserted, updated=updated, unchanged=total - inserted - updated, deleted=deleted
     )
