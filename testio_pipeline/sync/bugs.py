@@ -6,8 +6,10 @@ replaces its previous one, so a bug the API no longer returns is deleted.
 
 Bugs are the bulk of an account (~220,000 on a large one), so they never become Python objects:
 the client checks each `/bugs` body and hands it over as bytes, the body goes straight to a file
-(`StagedBodies`), and at write time DuckDB parses the files into rows (`bug_rows_sql`) inside
-the merge, under a memory limit (`configure_memory`).
+(`StagedBodies`), and while later batches are still in flight a worker thread has DuckDB parse
+every 100 files into typed Parquet (`ParquetChunks` with `bug_rows_sql`). The write then
+merges the Parquet chunks, under a memory limit (`configure_memory`): parsing, ~4 s of CPU on
+a large account, no longer follows the fetch, and DuckDB never holds the rows in memory.
 
 No statement here binds `?` parameters and no Arrow table is built: binding any Python value
 makes duckdb import numpy and pandas, and `pyarrow` costs ~40 MB on import and pulls in pandas
@@ -21,6 +23,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 
@@ -33,12 +36,9 @@ from testio_pipeline.sync.report import (
     utc_now,
 )
 from testio_pipeline.testio.bug_rows import bug_rows_sql, raise_for_bug_rows_error
-from testio_pipeline.warehouse.memory import (
-    SPILL_DIRECTORY,
-    WRITE_MEMORY_LIMIT_BYTES,
-    configure_memory,
-)
-from testio_pipeline.warehouse.merge import MergeCounts, merge
+from testio_pipeline.warehouse.memory import SPILL_DIRECTORY, configure_memory
+from testio_pipeline.warehouse.merge import MergeCounts, ViewSource, merge
+from testio_pipeline.warehouse.parquet_chunks import ParquetChunks, chunk_rows_sql
 from testio_pipeline.warehouse.schema import BUGS, TESTS
 from testio_pipeline.warehouse.sql_values import (
     bigint_list,
@@ -47,10 +47,10 @@ from testio_pipeline.warehouse.sql_values import (
 )
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
 
-# the JSON reader takes one buffer of max(32 MiB, 2 x maximum_object_size) from DuckDB's
-# buffer pool (measured, DuckDB 1.5): a limit below a few bodies would fail an account whose
-# batches hold very many bugs
-BODY_BUFFERS = 4
+# measured with the large simulator account (~223,000 bugs) merged from Parquet chunks: the
+# first load peaked ~135 MB above the process at 64 MiB and ~200 MB at 128 MiB, in the same
+# time; a re-merge with 10 % of the bugs changed passed at 64 MiB too
+BUGS_MEMORY_LIMIT_BYTES = 64 << 20
 
 
 def tests_needing_bugs(
@@ -91,16 +91,17 @@ async def _fetch_bodies(
     test_ids: list[int],
     batch_size: int,
     stage: StagedBodies,
+    chunks: ParquetChunks,
+    fetched: _Fetched,
     report: SyncReport,
     log: logging.Logger | None,
-) -> _Fetched:
-    """Stage the `/bugs` body of every batch; returns the test ids whose bugs arrived and
-    the bug ids that arrived more than once.
+) -> None:
+    """Stage the `/bugs` body of every batch and queue it for Parquet; fills `fetched` with
+    the test ids whose bugs arrived and the bug ids that arrived more than once.
 
     A batch that failed after retries is recorded in `report.failures` and its tests are
     left out, so they stay unstamped and the next run fetches them again.
     """
-    fetched = _Fetched()
     async with make_client() as client:
         try:
             async for batch in client.iter_bug_bodies(test_ids, batch_size=batch_size):
@@ -112,61 +113,74 @@ async def _fetch_bodies(
                     if log:
                         log.warning(f"bugs of {scope} not synced this run: {batch.error}")
                     continue
-                stage.add(batch.body, f"the /bugs response for tests {_ids(batch.test_ids)}")
+                path = stage.add(
+                    batch.body, f"the /bugs response for tests {_ids(batch.test_ids)}"
+                )
                 fetched.synced.extend(batch.test_ids)
                 fetched.bugs += batch.bug_count
                 for bug_id in batch.bug_ids:
                     if bug_id in fetched.bug_ids:
                         fetched.duplicate_ids.add(bug_id)
                     fetched.bug_ids.add(bug_id)
+                # after the ids: the chunk's SQL inlines the repeats seen so far
+                chunks.add(path)
         finally:
             report.add_client_stats(client.stats)
-    return fetched
-
-
-def _memory_limit(stage: StagedBodies) -> int:
-    reading = BODY_BUFFERS * stage.largest_body
-    return max(WRITE_MEMORY_LIMIT_BYTES, WRITE_MEMORY_LIMIT_BYTES // 2 + reading)
 
 
 def _ids(test_ids: tuple[int, ...]) -> str:
     return ", ".join(map(str, test_ids))
 
 
-def _merge_bugs(
-    con: duckdb.DuckDBPyConnection,
+def _bug_chunks(
     stage: StagedBodies,
-    duplicate_ids: set[int],
+    fetched: _Fetched,
     customer_id: int,
     synced_at: datetime,
+    log: logging.Logger | None,
+) -> ParquetChunks:
+    """Parquet conversion of the staged bodies; a chunk deduplicates the bugs it repeats."""
+
+    def chunk_sql(files: list[Path]) -> dict[str, str]:
+        return {
+            BUGS.name: bug_rows_sql(
+                files,
+                customer_id,
+                synced_at,
+                max_body_bytes=stage.largest_body,
+                duplicate_ids=set(fetched.duplicate_ids),
+            )
+        }
+
+    return ParquetChunks(stage.directory, chunk_sql, log=log)
+
+
+def _merge_bugs(
+    con: duckdb.DuckDBPyConnection,
+    chunks: ParquetChunks,
+    duplicate_ids: set[int],
+    customer_id: int,
 ) -> MergeCounts:
-    """Merge the staged bodies into `bugs`; the delete scope is the temp table `synced_tests`."""
-    files = stage.files
+    """Merge the Parquet chunks into `bugs`; the delete scope is the temp table `synced_tests`.
+
+    A bug repeated across chunks keeps its row from the last chunk.
+    """
+    files = chunks.files(BUGS.name)
     # with nothing staged the source is an empty result of the table's own shape: the merge
     # still deletes the bugs of synced tests that no longer have any
     source = (
-        bug_rows_sql(
-            files,
-            customer_id,
-            synced_at,
-            max_body_bytes=stage.largest_body,
-            duplicate_ids=duplicate_ids,
-        )
+        ViewSource(chunk_rows_sql(files, BUGS.column_names, "id", duplicate_ids))
         if files
         else f"SELECT * FROM {BUGS.name} WHERE false"
     )
-    try:
-        return merge(
-            con,
-            BUGS,
-            source,
-            delete_where=(
-                f"customer_id = {int(customer_id)} AND test_id IN (SELECT id FROM synced_tests)"
-            ),
-        )
-    except duckdb.Error as error:
-        raise_for_bug_rows_error(error, stage.labels)
-        raise
+    return merge(
+        con,
+        BUGS,
+        source,
+        delete_where=(
+            f"customer_id = {int(customer_id)} AND test_id IN (SELECT id FROM synced_tests)"
+        ),
+    )
 
 
 def sync_bugs(
@@ -194,50 +208,74 @@ def sync_bugs(
     report.notes["tests_needing_bugs"] = len(needing)
     if log:
         log.info(f"bugs: fetching bugs of {len(needing):,} tests")
+    fetched = _Fetched()
     with StagedBodies("bugs") as stage:
         synced_at = utc_now()
-        fetched = (
-            asyncio.run(_fetch_bodies(make_client, list(needing), batch_size, stage, report, log))
-            if needing
-            else _Fetched()
-        )
-        synced = fetched.synced
-        report.notes["bugs_fetched"] = fetched.bugs
-        report.notes["bugs_fetched_twice"] = len(fetched.duplicate_ids)
-        # the ids are only needed to find repeats; free them before DuckDB needs the memory
-        fetched.bug_ids.clear()
-        now = utc_now()
-        with warehouse.write(log) as con:
-            configure_memory(
-                con,
-                memory_limit_bytes=_memory_limit(stage),
-                temp_directory=stage.directory / SPILL_DIRECTORY,
-            )
-            # the delete scope of the merge and the tests to stamp
-            temp_table_from_columns(
-                con,
-                "synced_tests",
-                {"id": ("BIGINT", synced), "is_final": ("BOOLEAN", [needing[t] for t in synced])},
-            )
-            counts = _merge_bugs(con, stage, fetched.duplicate_ids, customer_id, synced_at)
-            con.execute(
-                f"""
-                UPDATE {TESTS.name} AS t
-                SET bugs_synced_at = {sql_literal(now)}, bugs_synced_final = s.is_final
-                FROM synced_tests s
-                WHERE t.customer_id = {int(customer_id)} AND t.id = s.id
-                """
-            )
-            if full_refresh and not product_ids:
-                orphans = con.execute(
-                    f"""
-                    DELETE FROM {BUGS.name} WHERE customer_id = {int(customer_id)}
-                      AND test_id NOT IN
-                        (SELECT id FROM {TESTS.name} WHERE customer_id = {int(customer_id)})
-                    """
-                ).fetchone()[0]
-                counts += MergeCounts(deleted=orphans)
-            report.merges[BUGS.name] = counts
-            report.row_counts[BUGS.name] = count_rows(con, BUGS.name, customer_id)
-    report.notes["tests_bugs_synced"] = len(synced)
+        with _bug_chunks(stage, fetched, customer_id, synced_at, log) as chunks:
+            if needing:
+                asyncio.run(
+                    _fetch_bodies(
+                        make_client, list(needing), batch_size, stage, chunks, fetched, report, log
+                    )
+                )
+            try:
+                chunks.finish()
+            except duckdb.Error as error:
+                raise_for_bug_rows_error(error, stage.labels)
+                raise
+            report.notes["bugs_parse_wait_s"] = round(chunks.wait_seconds, 2)
+            _write(warehouse, chunks, fetched, needing, full_refresh, product_ids, report, log)
+    report.notes["tests_bugs_synced"] = len(fetched.synced)
     return report.finish()
+
+
+def _write(
+    warehouse: Warehouse,
+    chunks: ParquetChunks,
+    fetched: _Fetched,
+    needing: dict[int, bool],
+    full_refresh: bool,
+    product_ids: list[int] | None,
+    report: SyncReport,
+    log: logging.Logger | None,
+) -> None:
+    """Merge the fetched bugs and stamp their tests, in one transaction."""
+    customer_id = warehouse.customer_id
+    synced = fetched.synced
+    report.notes["bugs_fetched"] = fetched.bugs
+    report.notes["bugs_fetched_twice"] = len(fetched.duplicate_ids)
+    # the ids are only needed to find repeats; free them before DuckDB needs the memory
+    fetched.bug_ids.clear()
+    now = utc_now()
+    with warehouse.write(log) as con:
+        configure_memory(
+            con,
+            memory_limit_bytes=BUGS_MEMORY_LIMIT_BYTES,
+            temp_directory=chunks.directory / SPILL_DIRECTORY,
+        )
+        # the delete scope of the merge and the tests to stamp
+        temp_table_from_columns(
+            con,
+            "synced_tests",
+            {"id": ("BIGINT", synced), "is_final": ("BOOLEAN", [needing[t] for t in synced])},
+        )
+        counts = _merge_bugs(con, chunks, fetched.duplicate_ids, customer_id)
+        con.execute(
+            f"""
+            UPDATE {TESTS.name} AS t
+            SET bugs_synced_at = {sql_literal(now)}, bugs_synced_final = s.is_final
+            FROM synced_tests s
+            WHERE t.customer_id = {int(customer_id)} AND t.id = s.id
+            """
+        )
+        if full_refresh and not product_ids:
+            orphans = con.execute(
+                f"""
+                DELETE FROM {BUGS.name} WHERE customer_id = {int(customer_id)}
+                  AND test_id NOT IN
+                    (SELECT id FROM {TESTS.name} WHERE customer_id = {int(customer_id)})
+                """
+            ).fetchone()[0]
+            counts += MergeCounts(deleted=orphans)
+        report.merges[BUGS.name] = counts
+        report.row_counts[BUGS.name] = count_rows(con, BUGS.name, customer_id)

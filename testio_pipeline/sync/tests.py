@@ -4,10 +4,12 @@ Listing is cheap (25 tests a page) and the only way to see status changes, so it
 incremental; what is incremental is the bugs step, which reads the statuses stored here.
 
 Like bugs, tests never become Python rows: the client checks each page (ids, `end_at`), the
-page goes to a file as it arrives (`StagedBodies`), the listing decides which record of
-which page each test comes from (a test repeated on a later page or by another product is
-taken once, the last time it is listed), and DuckDB builds both tables from the files at
-write time (`testio_pipeline.testio.test_rows`), under the write memory limit.
+page goes to a file as it arrives (`StagedBodies`), and while the listing goes on a worker
+thread has DuckDB parse every 100 pages into typed Parquet rows of both tables, each row
+with its place (page file, position) (`ParquetChunks`, `testio_pipeline.testio.test_rows`).
+The listing decides which record of which page each test comes from (a test repeated on a
+later page or by another product is taken once, the last time it is listed), and the write
+merges the chosen rows from the Parquet chunks, under the write memory limit.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 
@@ -30,13 +33,16 @@ from testio_pipeline.sync.report import (
 )
 from testio_pipeline.testio.errors import TestIOError
 from testio_pipeline.testio.test_rows import (
+    chosen_test_features_sql,
+    chosen_tests_sql,
     listed_tests_sql,
     raise_for_test_rows_error,
     test_feature_rows_sql,
     test_rows_sql,
 )
 from testio_pipeline.warehouse.memory import SPILL_DIRECTORY, configure_memory
-from testio_pipeline.warehouse.merge import MergeCounts, merge
+from testio_pipeline.warehouse.merge import MergeCounts, ViewSource, merge
+from testio_pipeline.warehouse.parquet_chunks import ParquetChunks
 from testio_pipeline.warehouse.schema import SKIPPED_RECORDS, TEST_FEATURES, TESTS
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
 from testio_pipeline.warehouse.sql_values import (
@@ -45,11 +51,10 @@ from testio_pipeline.warehouse.sql_values import (
     temp_table_from_columns,
 )
 
-# the merge's UPDATE ... FROM joins whole rows while the parsed tests (`listed_test_json`,
-# ~80 MB on a large account) are held for the test features: at 128 MiB a sync of `large`
-# after time travel (rows to update) ran out of memory; 192 MiB passed it and three syncs of
-# twice `large` (48,000 tests) including time travel; 384 MiB cost ~70 MB more peak RSS
-TESTS_MEMORY_LIMIT_BYTES = 192 << 20
+# the merges read the Parquet chunks as views and join keys and fingerprints only; measured
+# with the large simulator account (24,000 tests, 65,000 test features), first load and
+# after time travel
+TESTS_MEMORY_LIMIT_BYTES = 64 << 20
 # owned by the bugs step: the tests step must never overwrite them
 BUG_SYNC_COLUMNS = ("bugs_synced_at", "bugs_synced_final")
 TEST_UPDATE_COLUMNS = [
@@ -85,10 +90,12 @@ async def _list_tests(
     make_client: ClientFactory,
     product_ids: list[int],
     stage: StagedBodies,
+    chunks: ParquetChunks,
     report: SyncReport,
     log: logging.Logger | None,
 ) -> _Listing:
-    """Stage every page that lists a test and choose each test's record."""
+    """Stage every page that lists a test, queue it for Parquet and choose each test's
+    record."""
     listing = _Listing()
     page_files: dict[int, str] = {}
 
@@ -99,7 +106,9 @@ async def _list_tests(
                     file = page_files.get(test.page.number)
                     if file is None:
                         label = f"a page of the tests of product {product_id}"
-                        file = page_files[test.page.number] = str(stage.add(test.page.body, label))
+                        path = stage.add(test.page.body, label)
+                        file = page_files[test.page.number] = str(path)
+                        chunks.add(path)
                     # re-inserting moves the id to the end: the last listing wins
                     listing.chosen.pop(test.id, None)
                     listing.chosen[test.id] = (file, test.position, product_id)
@@ -139,11 +148,17 @@ def sync_tests(
     report = SyncReport()
     products = [p.id for p in stored_products(warehouse, product_ids, log)]
     customer_id = warehouse.customer_id
-    with StagedBodies("tests") as stage:
-        listing = asyncio.run(_list_tests(make_client, products, stage, report, log))
+    synced_at = utc_now()
+    with StagedBodies("tests") as stage, _test_chunks(stage, customer_id, synced_at, log) as chunks:
+        listing = asyncio.run(_list_tests(make_client, products, stage, chunks, report, log))
         report.notes["tests_listed"] = len(listing.chosen)
         report.notes["products_listed"] = len(products)
-        synced_at = utc_now()
+        try:
+            chunks.finish()
+        except duckdb.Error as error:
+            raise_for_test_rows_error(error, stage.labels)
+            raise
+        report.notes["tests_parse_wait_s"] = round(chunks.wait_seconds, 2)
         with warehouse.write(log) as con:
             configure_memory(
                 con,
@@ -151,11 +166,7 @@ def sync_tests(
                 temp_directory=stage.directory / SPILL_DIRECTORY,
             )
             listing.write_selection(con, "listed_tests")
-            try:
-                _merge_listed(con, stage, customer_id, synced_at, report)
-            except duckdb.Error as error:
-                raise_for_test_rows_error(error, stage.labels)
-                raise
+            _merge_listed(con, chunks, customer_id, report)
             if full_refresh and listing.complete:
                 deleted = _delete_vanished_tests(con, customer_id, sorted(listing.complete))
                 report.merges[TESTS.name] += MergeCounts(deleted=deleted)
@@ -165,20 +176,38 @@ def sync_tests(
     return report.finish()
 
 
+def _test_chunks(
+    stage: StagedBodies, customer_id: int, synced_at: datetime, log: logging.Logger | None
+) -> ParquetChunks:
+    """Parquet conversion of the staged pages: every record's `tests` row and its test
+    features, each with its place, for the write to pick the chosen ones."""
+
+    def chunk_sql(files: list[Path]) -> dict[str, str]:
+        listed = f"({listed_tests_sql(files, None, max_body_bytes=stage.largest_body)})"
+        return {
+            TESTS.name: test_rows_sql(listed, customer_id, synced_at, place=True),
+            TEST_FEATURES.name: test_feature_rows_sql(listed, customer_id, synced_at, place=True),
+        }
+
+    return ParquetChunks(stage.directory, chunk_sql, log=log)
+
+
 def _merge_listed(
     con: duckdb.DuckDBPyConnection,
-    stage: StagedBodies,
+    chunks: ParquetChunks,
     customer_id: int,
-    synced_at: datetime,
     report: SyncReport,
 ) -> None:
-    """Merge the tests chosen in `listed_tests` and their test features from the staged pages."""
-    if stage.files:
-        # parsed once, read by both merges
-        listed = listed_tests_sql(stage.files, "listed_tests", max_body_bytes=stage.largest_body)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE listed_test_json AS {listed}")
-        tests = test_rows_sql("listed_test_json", customer_id, synced_at)
-        features = test_feature_rows_sql("listed_test_json", customer_id, synced_at)
+    """Merge the tests chosen in `listed_tests` and their test features from the chunks."""
+    if chunks.files(TESTS.name):
+        tests = ViewSource(
+            chosen_tests_sql(chunks.files(TESTS.name), "listed_tests", TESTS.column_names)
+        )
+        features = ViewSource(
+            chosen_test_features_sql(
+                chunks.files(TEST_FEATURES.name), "listed_tests", TEST_FEATURES.column_names
+            )
+        )
     else:
         tests = f"SELECT * FROM {TESTS.name} WHERE false"
         features = f"SELECT * FROM {TEST_FEATURES.name} WHERE false"
@@ -191,7 +220,6 @@ def _merge_listed(
             f"customer_id = {sql_literal(customer_id)} AND test_id IN (SELECT id FROM listed_tests)"
         ),
     )
-    con.execute("DROP TABLE IF EXISTS listed_test_json")
 
 
 def _delete_vanished_tests(con, customer_id: int, product_ids: list[int]) -> int:

@@ -63,11 +63,21 @@ _FEATURE_FIELDS = (
 )
 
 
-def listed_tests_sql(files: Sequence[str | Path], selection: str, *, max_body_bytes: int) -> str:
+def listed_tests_sql(
+    files: Sequence[str | Path], selection: str | None, *, max_body_bytes: int
+) -> str:
     """The selected tests of the staged pages: (filename, position, product_id, test), where
     `test` is the raw test (JSON). The input of `test_rows_sql` and `test_feature_rows_sql`.
+    With `selection` None: every record of the pages, `product_id` NULL (see `place`).
     """
     max_object = max(int(max_body_bytes), MIN_MAX_BODY_BYTES)
+    if selection is None:
+        chosen = "SELECT filename, position, CAST(NULL AS BIGINT) AS product_id, test FROM items"
+    else:
+        chosen = (
+            "SELECT i.filename, i.position, s.product_id, i.test FROM items AS i "
+            f"JOIN {selection} AS s ON s.filename = i.filename AND s.position = i.position"
+        )
     return f"""
 WITH pages AS (
     SELECT filename, exploratory_tests AS tests
@@ -77,8 +87,7 @@ WITH pages AS (
 items AS (
     SELECT filename, unnest(tests) AS test, unnest(range(len(tests))) AS position FROM pages
 )
-SELECT i.filename, i.position, s.product_id, i.test
-FROM items AS i JOIN {selection} AS s ON s.filename = i.filename AND s.position = i.position
+{chosen}
 """
 
 
@@ -90,9 +99,14 @@ def _when(name: str, test_id: str) -> str:
     return json_timestamp(f"f.{name}", problem)
 
 
-def test_rows_sql(listed: str, customer_id: int, synced_at: datetime) -> str:
+def test_rows_sql(
+    listed: str, customer_id: int, synced_at: datetime, *, place: bool = False
+) -> str:
     """A SELECT of exactly the `tests` columns (in `TESTS` order) from `listed`, a relation of
-    `listed_tests_sql`'s shape; values inlined, ready to be a `merge` source."""
+    `listed_tests_sql`'s shape; values inlined, ready to be a `merge` source.
+
+    `place` adds where each record was listed (`page_file`, `position`), for rows parsed
+    before the listing has chosen its records (`chosen_tests_sql`)."""
     test_id = json_id("f.id")
     no_id = f"'{ERROR_PREFIX} a test has no valid integer ''id'' (in ' || filename || ')'"
     finals = ", ".join(literal(s) for s in sorted(FINAL_TEST_STATUSES))
@@ -117,13 +131,19 @@ SELECT
     CAST(NULL AS TIMESTAMPTZ) AS bugs_synced_at,
     CAST(NULL AS BOOLEAN) AS bugs_synced_final,
     CAST(test AS JSON) AS raw
+    {", filename AS page_file, position" if place else ""}
 FROM fields
 """
 
 
-def test_feature_rows_sql(listed: str, customer_id: int, synced_at: datetime) -> str:
+def test_feature_rows_sql(
+    listed: str, customer_id: int, synced_at: datetime, *, place: bool = False
+) -> str:
     """A SELECT of exactly the `test_features` columns (in `TEST_FEATURES` order), one row
-    per test feature id, from `listed` (see `test_rows_sql`)."""
+    per test feature id, from `listed` (see `test_rows_sql`).
+
+    `place` adds where each item was listed (`page_file`, `position`, `item_position`) and
+    keeps every item: `chosen_test_features_sql` deduplicates once the listing is done."""
     no_id = (
         f"'{ERROR_PREFIX} a test feature of test ' || test_id || ' has no valid integer "
         f"''id'': ' || left(item::VARCHAR, 200) || ' (in ' || filename || ')'"
@@ -158,11 +178,46 @@ SELECT
     {json_truthy("g.enable_content")} AS enable_content,
     {json_truthy("g.enable_visual")} AS enable_visual,
     {timestamptz_literal(synced_at)} AS synced_at
+    {", filename AS page_file, position, item_position" if place else ""}
 FROM fields
-QUALIFY row_number() OVER (
-    PARTITION BY {json_id("g.id")} ORDER BY filename DESC, position DESC, item_position DESC
-) = 1
+{"" if place else _LAST_ITEM.format(id=json_id("g.id"), file="filename")}
 """
+
+
+# "an id seen twice keeps the last occurrence in listing order": page files are named in
+# arrival order
+_LAST_ITEM = (
+    "QUALIFY row_number() OVER (PARTITION BY {id} "
+    "ORDER BY {file} DESC, position DESC, item_position DESC) = 1"
+)
+
+
+def _parquet(files: Sequence[str | Path]) -> str:
+    return "read_parquet([" + ", ".join(literal(str(f)) for f in files) + "])"
+
+
+def chosen_tests_sql(files: Sequence[str | Path], selection: str, columns: Sequence[str]) -> str:
+    """`columns` (the `tests` columns) of the records in `selection(filename, position,
+    product_id)`, from Parquet `files` of `test_rows_sql(..., place=True)` rows; the product
+    is the one the listing chose the record under."""
+    selected = ", ".join("s.product_id" if c == "product_id" else f"t.{c}" for c in columns)
+    return (
+        f"SELECT {selected} FROM {_parquet(files)} AS t "
+        f"JOIN {selection} AS s ON t.page_file = s.filename AND t.position = s.position"
+    )
+
+
+def chosen_test_features_sql(
+    files: Sequence[str | Path], selection: str, columns: Sequence[str]
+) -> str:
+    """`columns` (the `test_features` columns) of the items of the records in `selection`,
+    from Parquet `files` of `test_feature_rows_sql(..., place=True)` rows, one row per id."""
+    selected = ", ".join(f"t.{c}" for c in columns)
+    return (
+        f"SELECT {selected} FROM {_parquet(files)} AS t "
+        f"SEMI JOIN {selection} AS s ON t.page_file = s.filename AND t.position = s.position "
+        + _LAST_ITEM.format(id="t.id", file="t.page_file")
+    )
 
 
 def _with_fields(listed: str) -> str:

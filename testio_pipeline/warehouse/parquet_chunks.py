@@ -1,0 +1,191 @@
+"""Staged body files turned into typed Parquet on a worker thread, while fetching goes on.
+
+Parsing raw JSON is most of a bulk write's work (the bugs of a large account: ~4 s of CPU for
+210 MB of JSON), and a fetch spends most of its time waiting on the network. So the sync
+hands every staged body to a `ParquetChunks`; each `files_per_chunk` files become one chunk
+that a single worker thread converts with its own private in-memory DuckDB (`COPY (<row SQL>)
+TO '<chunk>.parquet'`), overlapping the requests still in flight. DuckDB releases the GIL while
+it runs, so the event loop keeps serving responses.
+
+At write time the merge reads the Parquet chunks (typed, zstd-compressed, ~10x smaller than
+the JSON), which is cheap enough to read more than once: the merge takes them as a view
+(`merge.ViewSource`), never as a copy in DuckDB's memory.
+
+Rows are built by SQL the caller passes per chunk (`chunk_sql`), built on the caller's thread
+when the chunk is submitted, so it can inline what the caller knows at that moment (e.g. the
+bug ids already seen twice). A conversion error is kept and raised by `finish`, after the
+fetch, before anything is written; later chunks are not converted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+
+from testio_pipeline.warehouse.sql_values import sql_literal
+
+# a `/bugs` body of 15 tests is ~130 KB: 100 bodies are ~14,000 bugs per chunk
+DEFAULT_FILES_PER_CHUNK = 100
+# measured on the large simulator account (100 bug bodies a chunk): 64 MiB runs out of memory
+# in the JSON reader plus the Parquet writer, 96 MiB peaks ~80 MB above the process
+CONVERT_MEMORY_LIMIT_BYTES = 96 << 20
+# the JSON reader takes one buffer of max(32 MiB, 2 x maximum_object_size) from the pool
+# (DuckDB 1.5): a chunk of very large bodies gets room for a few of them on top
+BODY_BUFFERS = 4
+# rows per Parquet row group: the writer buffers one group of raw JSON in memory
+ROW_GROUP_ROWS = 5000
+CHUNK_DIGITS = 6
+
+# output name -> SELECT building that output's rows from the given files
+ChunkSql = Callable[[list[Path]], dict[str, str]]
+
+
+class ParquetChunks:
+    """Converts files into Parquet chunks on one worker thread; see the module docstring.
+
+    `add` each file as it is staged, then `finish` (waits, raises the first conversion
+    error) and read `files(name)`. Always `close` (or use as a context manager): it stops
+    the worker even when the fetch failed.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        chunk_sql: ChunkSql,
+        *,
+        files_per_chunk: int = DEFAULT_FILES_PER_CHUNK,
+        memory_limit_bytes: int = CONVERT_MEMORY_LIMIT_BYTES,
+        log: logging.Logger | None = None,
+    ) -> None:
+        if files_per_chunk < 1:
+            raise ValueError("files_per_chunk must be at least 1")
+        self._directory = directory
+        self._chunk_sql = chunk_sql
+        self._files_per_chunk = files_per_chunk
+        self._memory_limit = int(memory_limit_bytes)
+        self._log = log
+        self._pending: list[Path] = []
+        self._chunks = 0
+        self._futures: list[Future[dict[str, Path]]] = []
+        self._outputs: dict[str, list[Path]] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-chunks")
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._error: BaseException | None = None
+        self._closed = False
+        self._waited = 0.0
+
+    def __enter__(self) -> ParquetChunks:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def add(self, path: Path) -> None:
+        """Queue one staged file; every `files_per_chunk` files start a conversion."""
+        self._pending.append(path)
+        if len(self._pending) >= self._files_per_chunk:
+            self._submit()
+
+    def finish(self) -> None:
+        """Convert what is still queued, wait for every chunk, raise the first error."""
+        if self._pending:
+            self._submit()
+        started = time.perf_counter()
+        for future in self._futures:
+            outputs = future.result()
+            for name, path in outputs.items():
+                self._outputs.setdefault(name, []).append(path)
+        self._futures = []
+        self._waited = time.perf_counter() - started
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def directory(self) -> Path:
+        """Where the chunks (and the worker's spill files) are written."""
+        return self._directory
+
+    @property
+    def wait_seconds(self) -> float:
+        """How long `finish` waited for conversions still running after the fetch."""
+        return self._waited
+
+    def files(self, name: str) -> list[Path]:
+        """The Parquet chunks of output `name`, in submission order (after `finish`)."""
+        return list(self._outputs.get(name, []))
+
+    def close(self) -> None:
+        """Stop the worker (queued chunks are dropped) and close its DuckDB."""
+        self._closed = True
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def _submit(self) -> None:
+        files, self._pending = self._pending, []
+        statements = self._chunk_sql(files)
+        largest = max(path.stat().st_size for path in files)
+        memory = max(self._memory_limit, self._memory_limit // 2 + BODY_BUFFERS * largest)
+        self._futures.append(
+            self._executor.submit(self._convert, self._chunks, statements, memory)
+        )
+        self._chunks += 1
+
+    def _convert(self, index: int, statements: dict[str, str], memory: int) -> dict[str, Path]:
+        # runs on the worker thread, one chunk at a time
+        if self._error is not None or self._closed:
+            return {}
+        try:
+            con = self._connection()
+            con.execute(f"SET memory_limit = '{int(memory)}B'")
+            outputs = {}
+            for name, sql in statements.items():
+                path = self._directory / f"{name}-{index:0{CHUNK_DIGITS}d}.parquet"
+                con.execute(
+                    f"COPY ({sql}) TO {sql_literal(str(path))} "
+                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+                )
+                outputs[name] = path
+            return outputs
+        except BaseException as error:  # kept for finish(): the fetch must go on meanwhile
+            self._error = error
+            if self._log:
+                self._log.warning(f"converting chunk {index} to Parquet failed: {error}")
+            return {}
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            con = duckdb.connect(":memory:")
+            con.execute("SET threads = 1")
+            con.execute("SET preserve_insertion_order = false")
+            con.execute(f"SET temp_directory = {sql_literal(str(self._directory / 'spill'))}")
+            self._con = con
+        return self._con
+
+
+def chunk_rows_sql(
+    files: Sequence[Path], columns: Sequence[str], key: str, repeated_keys: set[int]
+) -> str:
+    """`columns` of the rows in Parquet `files`, one row per `key`: a key in `repeated_keys`
+    (seen in more than one chunk) keeps its row from the last chunk (file name order).
+
+    Only the repeated keys go through a window: a window over every row is what DuckDB cannot
+    keep within a small memory limit.
+    """
+    listed = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
+    selected = ", ".join(columns)
+    read = f"read_parquet({listed}, filename = true)"
+    if not repeated_keys:
+        return f"SELECT {selected} FROM {read}"
+    keys = "[" + ", ".join(str(int(k)) for k in sorted(repeated_keys)) + "]::BIGINT[]"
+    return (
+        f"SELECT {selected} FROM {read} WHERE NOT list_contains({keys}, {key}) "
+        f"UNION ALL SELECT {selected} FROM {read} WHERE list_contains({keys}, {key}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
+    )
