@@ -14,6 +14,8 @@ import pytest
 
 from testio_pipeline.testio.errors import TestIOResponseError
 from testio_pipeline.testio.test_rows import (
+    chosen_test_features_sql,
+    chosen_tests_sql,
     listed_tests_sql,
     raise_for_test_rows_error,
     test_feature_rows_sql,
@@ -81,11 +83,28 @@ def rows(
         # through the warehouse tables: the SELECTs fit the contract's columns and types
         con.execute(f"INSERT INTO tests {test_rows_sql('listed', CUSTOMER, SYNCED)}")
         con.execute(f"INSERT INTO test_features {test_feature_rows_sql('listed', CUSTOMER, SYNCED)}")
+        tests = _dicts(con, "SELECT * FROM tests ORDER BY id")
+        features = _dicts(con, "SELECT * FROM test_features ORDER BY id")
+        # the sync's way must give the same rows: every record parsed with its place into
+        # Parquet first, the chosen ones picked afterwards
+        all_records = f"({listed_tests_sql(files, None, max_body_bytes=0)})"
+        for table, sql in (
+            ("tests", test_rows_sql(all_records, CUSTOMER, SYNCED, place=True)),
+            ("test_features", test_feature_rows_sql(all_records, CUSTOMER, SYNCED, place=True)),
+        ):
+            con.execute(f"COPY ({sql}) TO '{tmp_path / table}.parquet' (FORMAT parquet)")
+        con.execute("DELETE FROM test_features; DELETE FROM tests")
+        tests_chunk, features_chunk = [tmp_path / "tests.parquet"], [tmp_path / "test_features.parquet"]
+        con.execute(f"INSERT INTO tests {chosen_tests_sql(tests_chunk, 'selection', TESTS.column_names)}")
+        con.execute(
+            "INSERT INTO test_features "
+            + chosen_test_features_sql(features_chunk, "selection", TEST_FEATURES.column_names)
+        )
     except duckdb.Error as error:
         raise_for_test_rows_error(error, {f: f"page {n}" for n, f in enumerate(files)})
         raise
-    tests = _dicts(con, "SELECT * FROM tests")
-    features = _dicts(con, "SELECT * FROM test_features ORDER BY id")
+    assert _dicts(con, "SELECT * FROM tests ORDER BY id") == tests
+    assert _dicts(con, "SELECT * FROM test_features ORDER BY id") == features
     con.close()
     return tests, features
 

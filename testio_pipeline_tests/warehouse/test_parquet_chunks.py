@@ -1,0 +1,110 @@
+"""ParquetChunks: staged files become Parquet chunks on a worker thread while fetching goes on;
+errors wait for `finish`; a key repeated across chunks keeps its row from the last chunk."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from testio_pipeline.warehouse.parquet_chunks import ParquetChunks, chunk_rows_sql
+
+
+def stage_files(directory: Path, bodies: list[list[dict]]) -> list[Path]:
+    paths = []
+    for n, rows in enumerate(bodies):
+        path = directory / f"body-{n:04d}.json"
+        path.write_text(json.dumps({"rows": rows}))
+        paths.append(path)
+    return paths
+
+
+def rows_sql(files: list[Path]) -> dict[str, str]:
+    listed = ", ".join(f"'{f}'" for f in files)
+    return {
+        "items": (
+            f"SELECT CAST(r->>'id' AS BIGINT) AS id, r->>'name' AS name "
+            f"FROM (SELECT unnest(rows) AS r FROM read_json([{listed}], "
+            f"columns = {{rows: 'JSON[]'}}, format = 'unstructured'))"
+        )
+    }
+
+
+def read(files: list[Path], sql: str | None = None) -> list[tuple]:
+    con = duckdb.connect()
+    query = sql or "SELECT id, name FROM read_parquet([{}])".format(
+        ", ".join(f"'{f}'" for f in files)
+    )
+    return sorted(con.execute(query).fetchall())
+
+
+def test_every_files_per_chunk_files_become_one_chunk_converted_off_the_calling_thread(
+    tmp_path: Path,
+) -> None:
+    paths = stage_files(tmp_path, [[{"id": n, "name": f"n{n}"}] for n in range(5)])
+    threads = set()
+
+    def recording_sql(files: list[Path]) -> dict[str, str]:
+        return {name: sql for name, sql in rows_sql(files).items()}
+
+    with ParquetChunks(tmp_path, recording_sql, files_per_chunk=2) as chunks:
+        original = chunks._convert
+
+        def convert(*args):
+            threads.add(threading.current_thread().name)
+            return original(*args)
+
+        chunks._convert = convert
+        for path in paths:
+            chunks.add(path)
+        chunks.finish()
+        files = chunks.files("items")
+
+    assert [f.name for f in files] == [
+        "items-000000.parquet", "items-000001.parquet", "items-000002.parquet"
+    ]
+    assert read(files) == [(n, f"n{n}") for n in range(5)]
+    assert threads and threading.current_thread().name not in threads
+
+
+def test_a_conversion_error_is_raised_by_finish_and_later_chunks_are_skipped(
+    tmp_path: Path,
+) -> None:
+    good = stage_files(tmp_path, [[{"id": 1, "name": "a"}]])
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with ParquetChunks(tmp_path, rows_sql, files_per_chunk=1) as chunks:
+        chunks.add(good[0])
+        chunks.add(broken)  # no exception while fetching goes on
+        chunks.add(good[0])
+        with pytest.raises(duckdb.Error):
+            chunks.finish()
+    assert not list(tmp_path.glob("items-000002.parquet"))
+
+
+def test_close_without_finish_stops_the_worker(tmp_path: Path) -> None:
+    paths = stage_files(tmp_path, [[{"id": n, "name": "x"}] for n in range(3)])
+    chunks = ParquetChunks(tmp_path, rows_sql, files_per_chunk=1)
+    for path in paths:
+        chunks.add(path)
+    chunks.close()
+    assert chunks._executor._shutdown
+
+
+def test_a_key_repeated_across_chunks_keeps_the_row_of_the_last_chunk(tmp_path: Path) -> None:
+    paths = stage_files(
+        tmp_path,
+        [[{"id": 1, "name": "old"}, {"id": 2, "name": "b"}], [{"id": 1, "name": "new"}]],
+    )
+    with ParquetChunks(tmp_path, rows_sql, files_per_chunk=1) as chunks:
+        for path in paths:
+            chunks.add(path)
+        chunks.finish()
+        files = chunks.files("items")
+        deduplicated = chunk_rows_sql(files, ["id", "name"], "id", {1})
+        everything = chunk_rows_sql(files, ["id", "name"], "id", set())
+        assert read(files, deduplicated) == [(1, "new"), (2, "b")]
+        assert read(files, everything) == [(1, "new"), (1, "old"), (2, "b")]
