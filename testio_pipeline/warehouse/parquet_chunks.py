@@ -40,6 +40,8 @@ BODY_BUFFERS = 4
 # rows per Parquet row group: the writer buffers one group of raw JSON in memory
 ROW_GROUP_ROWS = 5000
 CHUNK_DIGITS = 6
+# DuckDB threads for the chunks still queued when the fetch is over: nothing else runs then
+FINISH_THREADS = 2
 
 # output name -> SELECT building that output's rows from the given files
 ChunkSql = Callable[[list[Path]], dict[str, str]]
@@ -78,6 +80,8 @@ class ParquetChunks:
         self._error: BaseException | None = None
         self._closed = False
         self._waited = 0.0
+        # one DuckDB thread while the fetch needs the other core, both once it is done
+        self._threads = 1
 
     def __enter__(self) -> ParquetChunks:
         return self
@@ -95,6 +99,7 @@ class ParquetChunks:
         """Convert what is still queued, wait for every chunk, raise the first error."""
         if self._pending:
             self._submit()
+        self._threads = FINISH_THREADS
         started = time.perf_counter()
         for future in self._futures:
             outputs = future.result()
@@ -143,7 +148,9 @@ class ParquetChunks:
             return {}
         try:
             con = self._connection()
-            con.execute(f"SET memory_limit = '{int(memory)}B'")
+            threads = self._threads
+            con.execute(f"SET threads = {threads}")
+            con.execute(f"SET memory_limit = '{int(memory) * threads}B'")
             outputs = {}
             for name, sql in statements.items():
                 path = self._directory / f"{name}-{index:0{CHUNK_DIGITS}d}.parquet"
