@@ -38,7 +38,7 @@ from testio_pipeline.sync.report import (
 from testio_pipeline.testio.bug_rows import bug_rows_sql, raise_for_bug_rows_error
 from testio_pipeline.warehouse.memory import SPILL_DIRECTORY, configure_memory
 from testio_pipeline.warehouse.merge import MergeCounts, ViewSource, merge
-from testio_pipeline.warehouse.parquet_chunks import ParquetChunks, chunk_rows_sql
+from testio_pipeline.warehouse.parquet_chunks import ChunkSql, ParquetChunks, chunk_rows_sql
 from testio_pipeline.warehouse.schema import BUGS, TESTS
 from testio_pipeline.warehouse.sql_values import (
     bigint_list,
@@ -141,16 +141,15 @@ def _bug_chunks(
 ) -> ParquetChunks:
     """Parquet conversion of the staged bodies; a chunk deduplicates the bugs it repeats."""
 
-    def chunk_sql(files: list[Path]) -> dict[str, str]:
-        return {
-            BUGS.name: bug_rows_sql(
-                files,
-                customer_id,
-                synced_at,
-                max_body_bytes=stage.largest_body,
-                duplicate_ids=set(fetched.duplicate_ids),
-            )
-        }
+    def chunk_sql(files: list[Path]) -> ChunkSql:
+        rows = bug_rows_sql(
+            files,
+            customer_id,
+            synced_at,
+            max_body_bytes=stage.largest_body,
+            duplicate_ids=set(fetched.duplicate_ids),
+        )
+        return ChunkSql({BUGS.name: rows})
 
     return ParquetChunks(stage.directory, chunk_sql, log=log)
 

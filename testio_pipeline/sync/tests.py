@@ -42,7 +42,7 @@ from testio_pipeline.testio.test_rows import (
 )
 from testio_pipeline.warehouse.memory import SPILL_DIRECTORY, configure_memory
 from testio_pipeline.warehouse.merge import MergeCounts, ViewSource, merge
-from testio_pipeline.warehouse.parquet_chunks import ParquetChunks
+from testio_pipeline.warehouse.parquet_chunks import ChunkSql, ParquetChunks
 from testio_pipeline.warehouse.schema import SKIPPED_RECORDS, TEST_FEATURES, TESTS
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
 from testio_pipeline.warehouse.sql_values import (
@@ -182,12 +182,19 @@ def _test_chunks(
     """Parquet conversion of the staged pages: every record's `tests` row and its test
     features, each with its place, for the write to pick the chosen ones."""
 
-    def chunk_sql(files: list[Path]) -> dict[str, str]:
-        listed = f"({listed_tests_sql(files, None, max_body_bytes=stage.largest_body)})"
-        return {
-            TESTS.name: test_rows_sql(listed, customer_id, synced_at, place=True),
-            TEST_FEATURES.name: test_feature_rows_sql(listed, customer_id, synced_at, place=True),
-        }
+    def chunk_sql(files: list[Path]) -> ChunkSql:
+        # the pages are parsed once for both tables
+        return ChunkSql(
+            outputs={
+                TESTS.name: test_rows_sql("chunk_records", customer_id, synced_at, place=True),
+                TEST_FEATURES.name: test_feature_rows_sql(
+                    "chunk_records", customer_id, synced_at, place=True
+                ),
+            },
+            temp_tables={
+                "chunk_records": listed_tests_sql(files, None, max_body_bytes=stage.largest_body)
+            },
+        )
 
     return ParquetChunks(stage.directory, chunk_sql, log=log)
 

@@ -202,17 +202,23 @@ def _stage_changes(
     if soft_delete:
         stored_extra += f", {SOFT_DELETE_FLAG}"
         changed += f" OR t.{SOFT_DELETE_FLAG} IS DISTINCT FROM false"
-    first_key = spec.key[0]
     source_key = ", ".join(f"s.{k}" for k in spec.key)
+    no_kept = "".join(f", NULL AS {c}" for c in kept)
     stored_kept = "".join(f", t.{c}" for c in kept)
+    # fingerprints only of keys on both sides: a first load hashes nothing
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {CHANGES_TABLE} AS
-        SELECT {source_key}, t.{first_key} IS NULL AS is_new {stored_kept}
-        FROM (SELECT {key}, {fingerprint} AS fingerprint FROM {STAGED_TABLE}) AS s
-        LEFT JOIN (SELECT {key}, {fingerprint} AS fingerprint{stored_extra} FROM {table}) AS t
-            USING ({key})
-        WHERE t.{first_key} IS NULL OR {changed}
+        SELECT {source_key}, true AS is_new {no_kept}
+        FROM (SELECT {key} FROM {STAGED_TABLE}) AS s
+        ANTI JOIN (SELECT {key} FROM {table}) AS t USING ({key})
+        UNION ALL
+        SELECT {source_key}, false AS is_new {stored_kept}
+        FROM (SELECT {key}, {fingerprint} AS fingerprint
+              FROM {STAGED_TABLE} SEMI JOIN {table} USING ({key})) AS s
+        JOIN (SELECT {key}, {fingerprint} AS fingerprint{stored_extra}
+              FROM {table} SEMI JOIN {STAGED_TABLE} USING ({key})) AS t USING ({key})
+        WHERE {changed}
         """
     )
 

@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -43,8 +44,20 @@ CHUNK_DIGITS = 6
 # DuckDB threads for the chunks still queued when the fetch is over: nothing else runs then
 FINISH_THREADS = 2
 
-# output name -> SELECT building that output's rows from the given files
-ChunkSql = Callable[[list[Path]], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class ChunkSql:
+    """What one chunk runs: `temp_tables` (name -> SELECT, created in order, e.g. records
+    parsed once for several outputs, dropped afterwards), then one Parquet file per output
+    (name -> SELECT)."""
+
+    outputs: dict[str, str]
+    temp_tables: dict[str, str] = field(default_factory=dict)
+
+
+# the SQL of a chunk of staged files
+ChunkPlanner = Callable[[list[Path]], ChunkSql]
 
 
 class ParquetChunks:
@@ -58,7 +71,7 @@ class ParquetChunks:
     def __init__(
         self,
         directory: Path,
-        chunk_sql: ChunkSql,
+        chunk_sql: ChunkPlanner,
         *,
         files_per_chunk: int = DEFAULT_FILES_PER_CHUNK,
         memory_limit_bytes: int = CONVERT_MEMORY_LIMIT_BYTES,
@@ -142,7 +155,7 @@ class ParquetChunks:
         )
         self._chunks += 1
 
-    def _convert(self, index: int, statements: dict[str, str], memory: int) -> dict[str, Path]:
+    def _convert(self, index: int, statements: ChunkSql, memory: int) -> dict[str, Path]:
         # runs on the worker thread, one chunk at a time
         if self._error is not None or self._closed:
             return {}
@@ -152,13 +165,17 @@ class ParquetChunks:
             con.execute(f"SET threads = {threads}")
             con.execute(f"SET memory_limit = '{int(memory) * threads}B'")
             outputs = {}
-            for name, sql in statements.items():
+            for name, sql in statements.temp_tables.items():
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+            for name, sql in statements.outputs.items():
                 path = self._directory / f"{name}-{index:0{CHUNK_DIGITS}d}.parquet"
                 con.execute(
                     f"COPY ({sql}) TO {sql_literal(str(path))} "
                     f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
                 )
                 outputs[name] = path
+            for name in statements.temp_tables:
+                con.execute(f"DROP TABLE {name}")
             return outputs
         except BaseException as error:  # kept for finish(): the fetch must go on meanwhile
             self._error = error

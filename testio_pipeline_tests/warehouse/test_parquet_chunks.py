@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from testio_pipeline.warehouse.parquet_chunks import ParquetChunks, chunk_rows_sql
+from testio_pipeline.warehouse.parquet_chunks import ChunkSql, ParquetChunks, chunk_rows_sql
 
 
 def stage_files(directory: Path, bodies: list[list[dict]]) -> list[Path]:
@@ -22,15 +22,17 @@ def stage_files(directory: Path, bodies: list[list[dict]]) -> list[Path]:
     return paths
 
 
-def rows_sql(files: list[Path]) -> dict[str, str]:
+def rows_sql(files: list[Path]) -> ChunkSql:
     listed = ", ".join(f"'{f}'" for f in files)
-    return {
-        "items": (
-            f"SELECT CAST(r->>'id' AS BIGINT) AS id, r->>'name' AS name "
-            f"FROM (SELECT unnest(rows) AS r FROM read_json([{listed}], "
-            f"columns = {{rows: 'JSON[]'}}, format = 'unstructured'))"
-        )
-    }
+    return ChunkSql(
+        outputs={"items": "SELECT CAST(r->>'id' AS BIGINT) AS id, r->>'name' AS name FROM parsed"},
+        temp_tables={
+            "parsed": (
+                f"SELECT unnest(rows) AS r FROM read_json([{listed}], "
+                f"columns = {{rows: 'JSON[]'}}, format = 'unstructured')"
+            )
+        },
+    )
 
 
 def read(files: list[Path], sql: str | None = None) -> list[tuple]:
@@ -47,10 +49,7 @@ def test_every_files_per_chunk_files_become_one_chunk_converted_off_the_calling_
     paths = stage_files(tmp_path, [[{"id": n, "name": f"n{n}"}] for n in range(5)])
     threads = set()
 
-    def recording_sql(files: list[Path]) -> dict[str, str]:
-        return {name: sql for name, sql in rows_sql(files).items()}
-
-    with ParquetChunks(tmp_path, recording_sql, files_per_chunk=2) as chunks:
+    with ParquetChunks(tmp_path, rows_sql, files_per_chunk=2) as chunks:
         original = chunks._convert
 
         def convert(*args):
