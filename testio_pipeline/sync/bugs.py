@@ -47,11 +47,6 @@ from testio_pipeline.warehouse.sql_values import (
 )
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
 
-# measured with the large simulator account (~223,000 bugs) merged from Parquet chunks: the
-# first load peaked ~135 MB above the process at 64 MiB and ~200 MB at 128 MiB, in the same
-# time; a re-merge with 10 % of the bugs changed passed at 64 MiB too
-BUGS_MEMORY_LIMIT_BYTES = 64 << 20
-
 
 def tests_needing_bugs(
     warehouse: Warehouse,
@@ -249,7 +244,6 @@ def _write(
     with warehouse.write(log) as con:
         configure_memory(
             con,
-            memory_limit_bytes=BUGS_MEMORY_LIMIT_BYTES,
             temp_directory=chunks.directory / SPILL_DIRECTORY,
         )
         # the delete scope of the merge and the tests to stamp

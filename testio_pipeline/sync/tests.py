@@ -51,10 +51,6 @@ from testio_pipeline.warehouse.sql_values import (
     temp_table_from_columns,
 )
 
-# the merges read the Parquet chunks as views and join keys and fingerprints only; measured
-# with the large simulator account (24,000 tests, 65,000 test features), first load and
-# after time travel
-TESTS_MEMORY_LIMIT_BYTES = 64 << 20
 # owned by the bugs step: the tests step must never overwrite them
 BUG_SYNC_COLUMNS = ("bugs_synced_at", "bugs_synced_final")
 TEST_UPDATE_COLUMNS = [
@@ -162,7 +158,6 @@ def sync_tests(
         with warehouse.write(log) as con:
             configure_memory(
                 con,
-                memory_limit_bytes=TESTS_MEMORY_LIMIT_BYTES,
                 temp_directory=stage.directory / SPILL_DIRECTORY,
             )
             listing.write_selection(con, "listed_tests")

@@ -10,9 +10,10 @@ What the limit does not cover is compression: a row group (122,880 rows) is comp
 by column when it is written, outside the buffer pool. For a column of raw JSON the expensive
 part is the analysis for dictionary compression, which keeps a copy of every distinct string of
 the row group (~120 MB for the bugs' `raw`, whose values are all distinct, so a dictionary
-never wins there: FSST does). It is disabled for these writes. Measured with `sync_bugs` on
-the large simulator account (~223,000 bugs, 210 MB of JSON), DuckDB's peak above the process's
-RSS before the write, and the write's CPU time (medians of 2-3 fresh processes):
+never wins there: FSST does). It is disabled for these writes. Measured with `sync_bugs` (when
+it still parsed the JSON inside the write) on the large simulator account (~223,000 bugs,
+210 MB of JSON), DuckDB's peak above the process's RSS before the write, and the write's CPU
+time (medians of 2-3 fresh processes):
 
     settings                               first load       re-merge, 10 % changed
     optimistic writes off, dictionary on   ~320 MB, 7.3 s   ~290 MB
@@ -37,13 +38,13 @@ import duckdb
 
 from testio_pipeline.warehouse.sql_values import sql_literal
 
-# measured on the large simulator account (~220,000 bugs, 210 MB of JSON), in a fresh process
-# with optimistic writes on: 192 MB and 2 threads peaked at ~760 MB RSS, 128 MB and 1 thread at
-# ~530 MB and was faster (the second thread mostly adds per-thread buffers on 2 cores). Below
-# 128 MB the merge's `UPDATE ... FROM staged` (a join over whole rows) runs out of memory: at
-# 64 MB on a first load, at 96 MB on a re-merge. The JSON reader alone takes one buffer of
-# max(32 MiB, 2 x maximum_object_size) from the pool.
-WRITE_MEMORY_LIMIT_BYTES = 128 << 20
+# measured on the large simulator account (~223,000 bugs, 24,000 tests) with the merges reading
+# Parquet chunks as views (`parquet_chunks`, `merge.ViewSource`): the bugs' first load peaked
+# ~135 MB above the process at 64 MiB and ~200 MB at 128 MiB, in the same time; re-merges with
+# 10 % of the bugs changed and syncs after time travel passed at 64 MiB. (When the merge still
+# joined whole rows and parsed JSON itself, 64 MiB ran out of memory and 128 MiB peaked at
+# ~530 MB.) A second thread only adds per-thread buffers here: measured slower on 2 cores.
+WRITE_MEMORY_LIMIT_BYTES = 64 << 20
 # where a step's DuckDB spills, inside its stage directory so spill files go with the stage
 SPILL_DIRECTORY = "spill"
 WRITE_THREADS = 1
