@@ -205,10 +205,11 @@ def _merge_listed(
         tests = ViewSource(
             chosen_tests_sql(chunks.files(TESTS.name), "listed_tests", TESTS.column_names)
         )
-        features = ViewSource(
-            chosen_test_features_sql(
-                chunks.files(TEST_FEATURES.name), "listed_tests", TEST_FEATURES.column_names
-            )
+        # SQL, not a view: the merge copies it into a temp table (which can spill) once,
+        # instead of running its deduplicating window wherever the merge reads the source
+        # (twice `large` then ran out of memory at the write limit)
+        features = chosen_test_features_sql(
+            chunks.files(TEST_FEATURES.name), "listed_tests", TEST_FEATURES.column_names
         )
     else:
         tests = f"SELECT * FROM {TESTS.name} WHERE false"

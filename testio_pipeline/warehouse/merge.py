@@ -205,19 +205,26 @@ def _stage_changes(
     source_key = ", ".join(f"s.{k}" for k in spec.key)
     no_kept = "".join(f", NULL AS {c}" for c in kept)
     stored_kept = "".join(f", t.{c}" for c in kept)
-    # fingerprints only of keys on both sides: a first load hashes nothing
+    # fingerprints only of keys on both sides (a first load hashes nothing), MATERIALIZED:
+    # otherwise DuckDB computes them after the join, whose hash tables then carry every
+    # compared column (twice `large` ran out of memory at the write limit that way)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {CHANGES_TABLE} AS
+        WITH incoming AS MATERIALIZED (
+            SELECT {key}, {fingerprint} AS fingerprint
+            FROM {STAGED_TABLE} SEMI JOIN {table} USING ({key})
+        ),
+        stored AS MATERIALIZED (
+            SELECT {key}, {fingerprint} AS fingerprint{stored_extra}
+            FROM {table} SEMI JOIN {STAGED_TABLE} USING ({key})
+        )
         SELECT {source_key}, true AS is_new {no_kept}
         FROM (SELECT {key} FROM {STAGED_TABLE}) AS s
         ANTI JOIN (SELECT {key} FROM {table}) AS t USING ({key})
         UNION ALL
         SELECT {source_key}, false AS is_new {stored_kept}
-        FROM (SELECT {key}, {fingerprint} AS fingerprint
-              FROM {STAGED_TABLE} SEMI JOIN {table} USING ({key})) AS s
-        JOIN (SELECT {key}, {fingerprint} AS fingerprint{stored_extra}
-              FROM {table} SEMI JOIN {STAGED_TABLE} USING ({key})) AS t USING ({key})
+        FROM incoming AS s JOIN stored AS t USING ({key})
         WHERE {changed}
         """
     )

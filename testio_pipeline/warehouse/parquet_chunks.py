@@ -38,8 +38,12 @@ CONVERT_MEMORY_LIMIT_BYTES = 96 << 20
 # the JSON reader takes one buffer of max(32 MiB, 2 x maximum_object_size) from the pool
 # (DuckDB 1.5): a chunk of very large bodies gets room for a few of them on top
 BODY_BUFFERS = 4
-# rows per Parquet row group: the writer buffers one group of raw JSON in memory
+# Parquet row groups, whichever limit comes first: the writer buffers one group and a reader
+# one column chunk, and the merge reads the chunks in several places of one query; at 5,000
+# rows a group of tests (~3.3 KB of raw JSON each) needed 16 MiB at once, and a re-merge of
+# twice the large account ran out of memory at 64 MiB
 ROW_GROUP_ROWS = 5000
+ROW_GROUP_BYTES = 2 << 20
 CHUNK_DIGITS = 6
 # DuckDB threads for the chunks still queued when the fetch is over: nothing else runs then
 FINISH_THREADS = 2
@@ -171,7 +175,8 @@ class ParquetChunks:
                 path = self._directory / f"{name}-{index:0{CHUNK_DIGITS}d}.parquet"
                 con.execute(
                     f"COPY ({sql}) TO {sql_literal(str(path))} "
-                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS}, "
+                    f"ROW_GROUP_SIZE_BYTES {ROW_GROUP_BYTES})"
                 )
                 outputs[name] = path
             for name in statements.temp_tables:
