@@ -10,7 +10,13 @@ import pytest
 
 from testio_pipeline.warehouse import schema
 from testio_pipeline.warehouse.connection import open_for_read, write_transaction
-from testio_pipeline.warehouse.merge import DuplicateKeyError, MergeCounts, merge, replace_table
+from testio_pipeline.warehouse.merge import (
+    DuplicateKeyError,
+    MergeCounts,
+    ViewSource,
+    merge,
+    replace_table,
+)
 from testio_pipeline.warehouse.staging import StagedRows
 from testio_pipeline_tests.warehouse.rows import SYNCED_AT, bug_row
 
@@ -247,6 +253,39 @@ def test_a_source_may_be_a_relation_with_a_subset_of_the_columns(db: Path) -> No
     assert table(db, "SELECT id, title, severity FROM bugs ORDER BY id") == [
         (1, "new title", "high"),
         (2, "new title", None),
+    ]
+
+
+def test_a_view_source_is_read_in_place_and_merged_like_any_other(db: Path) -> None:
+    merge_rows(db, schema.BUGS, [bug_row(1), bug_row(2)])
+    parquet = db.parent / "bugs.parquet"
+    with write_transaction(db) as con:
+        con.execute(
+            f"COPY (SELECT * REPLACE (CASE WHEN id = 2 THEN 'changed' ELSE title END AS title) "
+            f"FROM bugs UNION ALL SELECT * REPLACE (3 AS id) FROM bugs WHERE id = 1) "
+            f"TO '{parquet}' (FORMAT parquet)"
+        )
+    with write_transaction(db) as con:
+        counts = merge(con, schema.BUGS, ViewSource(f"SELECT * FROM read_parquet('{parquet}')"))
+        # the view is dropped with the merge, the table it read is not copied
+        assert con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'staged'").fetchone() == (0,)
+    assert counts == MergeCounts(inserted=1, updated=1, unchanged=1)
+    assert table(db, "SELECT id, title FROM bugs ORDER BY id")[1] == (2, "changed")
+
+
+def test_a_changed_row_keeps_its_other_columns_and_a_new_row_takes_the_source_s(db: Path) -> None:
+    # a changed row is deleted and inserted again: columns outside update_columns must survive
+    merge_rows(db, schema.BUGS, [bug_row(1, title="old", severity="high")])
+    counts = merge_rows(
+        db,
+        schema.BUGS,
+        [bug_row(1, title="new", severity="low"), bug_row(2, title="two", severity="low")],
+        update_columns=["title"],
+    )
+    assert counts == MergeCounts(inserted=1, updated=1)
+    assert table(db, "SELECT id, title, severity FROM bugs ORDER BY id") == [
+        (1, "new", "high"),
+        (2, "two", "low"),
     ]
 
 
