@@ -6,8 +6,9 @@ replaces its previous one, so a bug the API no longer returns is deleted.
 
 Bugs are the bulk of an account (~220,000 on a large one), so they never become Python objects:
 the client checks each `/bugs` body and hands it over as bytes, the body goes straight to a file
-(`StagedBodies`), and while later batches are still in flight a worker thread has DuckDB parse
-every 100 files into typed Parquet (`ParquetChunks` with `bug_rows_sql`). The write then
+(`StagedBodies`, 100 bodies a file), and while later batches are still in flight a worker
+thread has DuckDB parse each complete file into typed Parquet (`ParquetChunks` with
+`bug_rows_sql`). The write then
 merges the Parquet chunks, under a memory limit (`configure_memory`): parsing, ~4 s of CPU on
 a large account, no longer follows the fetch, and DuckDB never holds the rows in memory.
 
@@ -86,13 +87,12 @@ async def _fetch_bodies(
     test_ids: list[int],
     batch_size: int,
     stage: StagedBodies,
-    chunks: ParquetChunks,
     fetched: _Fetched,
     report: SyncReport,
     log: logging.Logger | None,
 ) -> None:
-    """Stage the `/bugs` body of every batch and queue it for Parquet; fills `fetched` with
-    the test ids whose bugs arrived and the bug ids that arrived more than once.
+    """Stage the `/bugs` body of every batch (the stage feeds the Parquet chunks); fills
+    `fetched` with the test ids whose bugs arrived and the bug ids that arrived more than once.
 
     A batch that failed after retries is recorded in `report.failures` and its tests are
     left out, so they stay unstamped and the next run fetches them again.
@@ -108,17 +108,15 @@ async def _fetch_bodies(
                     if log:
                         log.warning(f"bugs of {scope} not synced this run: {batch.error}")
                     continue
-                path = stage.add(
-                    batch.body, f"the /bugs response for tests {_ids(batch.test_ids)}"
-                )
-                fetched.synced.extend(batch.test_ids)
-                fetched.bugs += batch.bug_count
+                # the ids first: a chunk's SQL inlines the repeats seen so far, and the stage
+                # hands each complete file to the Parquet conversion (`on_file`)
                 for bug_id in batch.bug_ids:
                     if bug_id in fetched.bug_ids:
                         fetched.duplicate_ids.add(bug_id)
                     fetched.bug_ids.add(bug_id)
-                # after the ids: the chunk's SQL inlines the repeats seen so far
-                chunks.add(path)
+                stage.add(batch.body, f"the /bugs response for tests {_ids(batch.test_ids)}")
+                fetched.synced.extend(batch.test_ids)
+                fetched.bugs += batch.bug_count
         finally:
             report.add_client_stats(client.stats)
 
@@ -144,7 +142,7 @@ def _bug_chunks(
             max_body_bytes=stage.largest_body,
             duplicate_ids=set(fetched.duplicate_ids),
         )
-        return ChunkSql({BUGS.name: rows})
+        return ChunkSql({BUGS.name: rows}, largest_document_bytes=stage.largest_body)
 
     return ParquetChunks(stage.directory, chunk_sql, log=log)
 
@@ -206,12 +204,12 @@ def sync_bugs(
     with StagedBodies("bugs") as stage:
         synced_at = utc_now()
         with _bug_chunks(stage, fetched, customer_id, synced_at, log) as chunks:
+            stage.on_file(chunks.add)
             if needing:
                 asyncio.run(
-                    _fetch_bodies(
-                        make_client, list(needing), batch_size, stage, chunks, fetched, report, log
-                    )
+                    _fetch_bodies(make_client, list(needing), batch_size, stage, fetched, report, log)
                 )
+            stage.finish()
             try:
                 chunks.finish()
             except duckdb.Error as error:

@@ -62,7 +62,7 @@ TEST_UPDATE_COLUMNS = [
 class _Listing:
     """What the listing leaves for the write phase besides the staged pages."""
 
-    # test id -> (staged page file, position in the page, product listed under)
+    # test id -> (id of the staged page, position in the page, product listed under)
     chosen: dict[int, tuple[str, int, int]] = field(default_factory=dict)
     # products whose listing ran to its end without a failure
     complete: set[int] = field(default_factory=set)
@@ -86,28 +86,25 @@ async def _list_tests(
     make_client: ClientFactory,
     product_ids: list[int],
     stage: StagedBodies,
-    chunks: ParquetChunks,
     report: SyncReport,
     log: logging.Logger | None,
 ) -> _Listing:
-    """Stage every page that lists a test, queue it for Parquet and choose each test's
-    record."""
+    """Stage every page that lists a test (the stage feeds the Parquet chunks) and choose
+    each test's record."""
     listing = _Listing()
-    page_files: dict[int, str] = {}
+    page_ids: dict[int, str] = {}
 
     async def list_product(client, product_id: int) -> None:
         try:
             async for tests in client.iter_tests(product_id):
                 for test in tests:
-                    file = page_files.get(test.page.number)
-                    if file is None:
+                    page = page_ids.get(test.page.number)
+                    if page is None:
                         label = f"a page of the tests of product {product_id}"
-                        path = stage.add(test.page.body, label)
-                        file = page_files[test.page.number] = str(path)
-                        chunks.add(path)
+                        page = page_ids[test.page.number] = stage.add(test.page.body, label)
                     # re-inserting moves the id to the end: the last listing wins
                     listing.chosen.pop(test.id, None)
-                    listing.chosen[test.id] = (file, test.position, product_id)
+                    listing.chosen[test.id] = (page, test.position, product_id)
         except TestIOError as error:
             report.failures.append(
                 SyncFailure(f"product {product_id}", getattr(error, "endpoint", ""), str(error))
@@ -146,7 +143,9 @@ def sync_tests(
     customer_id = warehouse.customer_id
     synced_at = utc_now()
     with StagedBodies("tests") as stage, _test_chunks(stage, customer_id, synced_at, log) as chunks:
-        listing = asyncio.run(_list_tests(make_client, products, stage, chunks, report, log))
+        stage.on_file(chunks.add)
+        listing = asyncio.run(_list_tests(make_client, products, stage, report, log))
+        stage.finish()
         report.notes["tests_listed"] = len(listing.chosen)
         report.notes["products_listed"] = len(products)
         try:
@@ -189,6 +188,7 @@ def _test_chunks(
             temp_tables={
                 "chunk_records": listed_tests_sql(files, None, max_body_bytes=stage.largest_body)
             },
+            largest_document_bytes=stage.largest_body,
         )
 
     return ParquetChunks(stage.directory, chunk_sql, log=log)

@@ -2,9 +2,9 @@
 
 Why SQL and not a Python function like the other `*_row` models: volume. A large account has
 ~220,000 bugs; turning each into a dict and then a row cost ~0.12 ms of client CPU per bug,
-more than the API spent serving it. The client now stores each checked body as a file
+more than the API spent serving it. The client now stages each checked body to disk
 (`testio_pipeline.testio.bodies`, `testio_pipeline.warehouse.staged_bodies`) and DuckDB reads
-the files with an explicit schema (`bugs` as `JSON[]`), unnests them and builds the columns in
+the bodies with an explicit schema (`bugs` as `JSON[]`), unnests them and builds the columns in
 C, in bounded memory, at write time.
 
 The semantics are those of the warehouse contract and of `models` for the other tables:
@@ -12,7 +12,7 @@ The semantics are those of the warehouse contract and of `models` for the other 
 - ids come from `id`, `test.id`, `product.id`, `test_feature.id` and `test_feature.feature_id`:
   an integer, or a string of ASCII digits (surrounding whitespace allowed), within BIGINT;
   anything else (bool, float, object, missing) is NULL. A bug without a valid `id` fails
-  loudly, naming its file; `test_feature` missing, null or empty gives NULL links and the bug
+  loudly, naming its body; `test_feature` missing, null or empty gives NULL links and the bug
   is kept; a bug whose `test.id` is not among the tests asked for is kept too;
 - `auto_accepted` / `known` are JSON booleans, anything else NULL;
 - `reported_at` / `exported_at`: null, missing or blank is NULL; an ISO-8601 string with an
@@ -26,8 +26,8 @@ The semantics are those of the warehouse contract and of `models` for the other 
 - `title`, `severity`, `status`, `language`, `location` are the string (other JSON values as
   their JSON text);
 - `raw` is the bug object as compact JSON text, non-ASCII kept as is;
-- a bug id seen more than once keeps the occurrence in the last file (by file name), and
-  within a file the last one: the stage names files in arrival order.
+- a bug id seen more than once keeps the occurrence in the last body (by body id, which the
+  stage gives in arrival order), and within a body the last one.
 
 "Whitespace" and "line break" follow Python's `str.strip` / `str.splitlines`.
 """
@@ -41,7 +41,6 @@ from pathlib import Path
 from testio_pipeline.testio.json_sql import (
     OFFSET,
     WS,
-    files_list,
     json_bool,
     json_id,
     json_kind,
@@ -50,6 +49,7 @@ from testio_pipeline.testio.json_sql import (
     literal,
     not_blank,
     raise_for_row_error,
+    staged_bodies_sql,
     strip,
     timestamptz_literal,
 )
@@ -133,9 +133,9 @@ def bug_rows_sql(
 ) -> str:
     """A SELECT of exactly the `bugs` columns (in `BUGS` order), one row per bug id.
 
-    `files` is a glob or a list of files, each one `/bugs` response body (a JSON object with a
-    `bugs` array) of at most `max_body_bytes`; the semantics are those of the module
-    docstring. Running it raises a `duckdb.Error` whose message contains `ERROR_PREFIX` for a
+    `files` is a glob or a list of files of `StagedBodies`, whose bodies are `/bugs` responses
+    (a JSON object with a `bugs` array) of at most `max_body_bytes`; the semantics are those of
+    the module docstring. Running it raises a `duckdb.Error` whose message contains `ERROR_PREFIX` for a
     bug without a valid id or with a broken timestamp: see `raise_for_bug_rows_error`. Values
     are inlined (file names quoted), so the SQL can be handed to `merge` as a source as is.
 
@@ -153,9 +153,7 @@ def bug_rows_sql(
     )
     return f"""
 WITH bodies AS (
-    SELECT filename, bugs
-    FROM read_json({files_list(files)}, columns = {{bugs: 'JSON[]'}}, format = 'unstructured',
-                   filename = true, maximum_object_size = {max_object})
+    {staged_bodies_sql(files, "bugs", max_object)}
 ),
 items AS (
     SELECT filename, unnest(bugs) AS bug, unnest(range(len(bugs))) AS position FROM bodies

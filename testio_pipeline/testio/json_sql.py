@@ -47,6 +47,28 @@ def files_list(files: str | Path | Sequence[str | Path]) -> str:
     return "[" + ", ".join(literal(str(f)) for f in files) + "]::VARCHAR[]"
 
 
+# `warehouse.staged_bodies` stores each body as one document {"seq": <n>, "body": <body>}
+# (testio does not import warehouse: the format is stated on both sides and tested together)
+_BODY_ENVELOPE_BYTES = 64
+_BODY_ID_DIGITS = 8
+
+
+def staged_bodies_sql(files: str | Path | Sequence[str | Path], field: str, max_body_bytes: int) -> str:
+    """A SELECT of (filename, <field>) over staged body files: `filename` is the body's id
+    (`<file>#<seq>`, as `staged_bodies.body_id` names it) and `<field>` the body's top-level
+    array `field` as JSON[]. `max_body_bytes` bounds a body (the reader needs one whole)."""
+    if not field.isidentifier():
+        raise ValueError(f"not a plain field name: {field!r}")
+    max_object = int(max_body_bytes) + _BODY_ENVELOPE_BYTES
+    return (
+        f"SELECT filename || '#' || lpad(CAST(seq AS VARCHAR), {_BODY_ID_DIGITS}, '0') "
+        f"AS filename, body.{field} AS {field} "
+        f"FROM read_json({files_list(files)}, "
+        f"columns = {{seq: 'BIGINT', body: 'STRUCT({field} JSON[])'}}, format = 'unstructured', "
+        f"filename = true, maximum_object_size = {max_object})"
+    )
+
+
 def json_kind(value: str) -> str:
     """The JSON type name; SQL NULL (missing key, non-object parent) and JSON null read 'NULL'."""
     return f"coalesce(json_type({value}), 'NULL')"

@@ -4,12 +4,12 @@ Why SQL and not Python like products and features: volume and memory. A large ac
 24,000 tests of ~3.3 KB each (their `features[]` snapshots make ~65,000 test features); as
 dicts, then rows, then Arrow, that was ~0.15 ms of client CPU per test and the largest Python
 peak of a sync. The client now checks each page just enough to paginate (`bodies.
-check_test_page`: ids and `end_at`), the page is written to a file as it arrives, and DuckDB
-builds the rows from the files at write time, in C, in bounded memory.
+check_test_page`: ids and `end_at`), the page is staged to disk as it arrives
+(`StagedBodies`), and DuckDB builds the rows from the staged files, in C, in bounded memory.
 
 Which listed record becomes a row is decided by the listing (duplicates across pages and
 products, holes): the caller passes it as a table `selection(filename, position, product_id)`,
-one row per test to keep. The semantics are those of the warehouse contract (ids, strings and
+one row per test to keep, where `filename` is the page's id in the stage. The semantics are those of the warehouse contract (ids, strings and
 timestamps as in `json_sql`):
 
 - tests: `product_id` is the product whose listing returned the test; `section_id` is
@@ -31,13 +31,13 @@ from datetime import datetime
 from pathlib import Path
 
 from testio_pipeline.testio.json_sql import (
-    files_list,
     json_id,
     json_text,
     json_timestamp,
     json_truthy,
     literal,
     raise_for_row_error,
+    staged_bodies_sql,
     story_texts,
     timestamptz_literal,
 )
@@ -81,8 +81,7 @@ def listed_tests_sql(
     return f"""
 WITH pages AS (
     SELECT filename, exploratory_tests AS tests
-    FROM read_json({files_list(files)}, columns = {{exploratory_tests: 'JSON[]'}},
-                   format = 'unstructured', filename = true, maximum_object_size = {max_object})
+    FROM ({staged_bodies_sql(files, "exploratory_tests", max_object)})
 ),
 items AS (
     SELECT filename, unnest(tests) AS test, unnest(range(len(tests))) AS position FROM pages

@@ -2,8 +2,8 @@
 
 Parsing raw JSON is most of a bulk write's work (the bugs of a large account: ~4 s of CPU for
 210 MB of JSON), and a fetch spends most of its time waiting on the network. So the sync
-hands every staged body to a `ParquetChunks`; each `files_per_chunk` files become one chunk
-that a single worker thread converts with its own private in-memory DuckDB (`COPY (<row SQL>)
+hands every staged file (`StagedBodies`, ~1 MB each) to a `ParquetChunks`; each
+`chunk_bytes` of files become one chunk that a single worker thread converts with its own private in-memory DuckDB (`COPY (<row SQL>)
 TO '<chunk>.parquet'`), overlapping the requests still in flight. DuckDB releases the GIL while
 it runs, so the event loop keeps serving responses.
 
@@ -30,11 +30,15 @@ import duckdb
 
 from testio_pipeline.warehouse.sql_values import sql_literal
 
-# a `/bugs` body of 15 tests is ~130 KB: 100 bodies are ~14,000 bugs per chunk
+# a chunk is complete at either limit: ~9,000 bugs or ~2,500 tests
 DEFAULT_FILES_PER_CHUNK = 100
-# measured on the large simulator account (100 bug bodies a chunk): 64 MiB runs out of memory
-# in the JSON reader plus the Parquet writer, 96 MiB peaks ~80 MB above the process
+DEFAULT_CHUNK_BYTES = 8 << 20
+# measured on the large simulator account: 64 MiB ran out of memory in the JSON reader plus the
+# Parquet writer, 96 MiB peaks ~80 MB above the process; chunks of 12 MiB of test pages ran out
+# of it (8 MiB pass)
 CONVERT_MEMORY_LIMIT_BYTES = 96 << 20
+# a chunk that runs out of memory is converted again with twice the limit, this many times
+OUT_OF_MEMORY_RETRIES = 2
 # the JSON reader takes one buffer of max(32 MiB, 2 x maximum_object_size) from the pool
 # (DuckDB 1.5): a chunk of very large bodies gets room for a few of them on top
 BODY_BUFFERS = 4
@@ -58,6 +62,8 @@ class ChunkSql:
 
     outputs: dict[str, str]
     temp_tables: dict[str, str] = field(default_factory=dict)
+    # the largest JSON document the SQL reads: the JSON reader needs room for a few
+    largest_document_bytes: int = 0
 
 
 # the SQL of a chunk of staged files
@@ -78,6 +84,7 @@ class ParquetChunks:
         chunk_sql: ChunkPlanner,
         *,
         files_per_chunk: int = DEFAULT_FILES_PER_CHUNK,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         memory_limit_bytes: int = CONVERT_MEMORY_LIMIT_BYTES,
         log: logging.Logger | None = None,
     ) -> None:
@@ -86,6 +93,8 @@ class ParquetChunks:
         self._directory = directory
         self._chunk_sql = chunk_sql
         self._files_per_chunk = files_per_chunk
+        self._chunk_bytes = chunk_bytes
+        self._pending_bytes = 0
         self._memory_limit = int(memory_limit_bytes)
         self._log = log
         self._pending: list[Path] = []
@@ -107,9 +116,10 @@ class ParquetChunks:
         self.close()
 
     def add(self, path: Path) -> None:
-        """Queue one staged file; every `files_per_chunk` files start a conversion."""
+        """Queue one staged file; `files_per_chunk` files or `chunk_bytes` start a conversion."""
         self._pending.append(path)
-        if len(self._pending) >= self._files_per_chunk:
+        self._pending_bytes += path.stat().st_size
+        if len(self._pending) >= self._files_per_chunk or self._pending_bytes >= self._chunk_bytes:
             self._submit()
 
     def finish(self) -> None:
@@ -150,10 +160,10 @@ class ParquetChunks:
             self._con = None
 
     def _submit(self) -> None:
-        files, self._pending = self._pending, []
+        files, self._pending, self._pending_bytes = self._pending, [], 0
         statements = self._chunk_sql(files)
-        largest = max(path.stat().st_size for path in files)
-        memory = max(self._memory_limit, self._memory_limit // 2 + BODY_BUFFERS * largest)
+        reading = BODY_BUFFERS * statements.largest_document_bytes
+        memory = max(self._memory_limit, self._memory_limit // 2 + reading)
         self._futures.append(
             self._executor.submit(self._convert, self._chunks, statements, memory)
         )
@@ -164,11 +174,33 @@ class ParquetChunks:
         if self._error is not None or self._closed:
             return {}
         try:
-            con = self._connection()
-            threads = self._threads
-            con.execute(f"SET threads = {threads}")
-            con.execute(f"SET memory_limit = '{int(memory) * threads}B'")
-            outputs = {}
+            attempt = 0
+            while True:
+                try:
+                    return self._write_chunk(index, statements, memory << attempt)
+                except duckdb.OutOfMemoryException as error:
+                    # an unusually dense chunk: better slower with more memory than no sync
+                    if attempt == OUT_OF_MEMORY_RETRIES:
+                        raise
+                    if self._log:
+                        self._log.warning(
+                            f"chunk {index} needs more than {(memory << attempt) >> 20} MiB to "
+                            f"become Parquet ({error}); trying again with twice that"
+                        )
+                    attempt += 1
+        except BaseException as error:  # kept for finish(): the fetch must go on meanwhile
+            self._error = error
+            if self._log:
+                self._log.warning(f"converting chunk {index} to Parquet failed: {error}")
+            return {}
+
+    def _write_chunk(self, index: int, statements: ChunkSql, memory: int) -> dict[str, Path]:
+        con = self._connection()
+        threads = self._threads
+        con.execute(f"SET threads = {threads}")
+        con.execute(f"SET memory_limit = '{int(memory) * threads}B'")
+        outputs = {}
+        try:
             for name, sql in statements.temp_tables.items():
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
             for name, sql in statements.outputs.items():
@@ -179,14 +211,10 @@ class ParquetChunks:
                     f"ROW_GROUP_SIZE_BYTES {ROW_GROUP_BYTES})"
                 )
                 outputs[name] = path
+        finally:
             for name in statements.temp_tables:
-                con.execute(f"DROP TABLE {name}")
-            return outputs
-        except BaseException as error:  # kept for finish(): the fetch must go on meanwhile
-            self._error = error
-            if self._log:
-                self._log.warning(f"converting chunk {index} to Parquet failed: {error}")
-            return {}
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+        return outputs
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:

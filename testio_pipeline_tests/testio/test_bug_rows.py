@@ -4,6 +4,7 @@ loud failures, deduplication. The cases of the former Python `bug_row`, run thro
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from testio_pipeline.testio.bug_rows import bug_rows_sql, raise_for_bug_rows_error
 from testio_pipeline.testio.errors import TestIOResponseError
 from testio_pipeline.warehouse.schema import BUGS, ensure_schema
+from testio_pipeline.warehouse.staged_bodies import StagedBodies
 
 SYNCED = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 CUSTOMER = 3
@@ -46,15 +48,14 @@ def without(raw: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def write_bodies(directory: Path, *bodies: list[dict[str, Any]] | bytes) -> list[Path]:
-    """One file per body, named in arrival order like `StagedBodies` names them."""
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for n, body in enumerate(bodies):
-        path = directory / f"bugs-{n:08d}.json"
-        raw = body if isinstance(body, bytes) else json.dumps({"bugs": body}, ensure_ascii=False)
-        path.write_bytes(raw if isinstance(raw, bytes) else raw.encode())
-        paths.append(path)
-    return paths
+    """Stage the bodies as the sync does (`StagedBodies`, two bodies a file; errors name a
+    body by its id, `<file>#<seq>`) and return the files, which outlive this helper."""
+    stage = StagedBodies("bugs", directory=directory, bodies_per_file=2)
+    for body in bodies:
+        raw = body if isinstance(body, bytes) else json.dumps({"bugs": body}, ensure_ascii=False).encode()
+        stage.add(raw)
+    stage.finish()
+    return stage.files
 
 
 def load(
@@ -192,9 +193,10 @@ def test_a_broken_timestamp_fails_loudly_naming_the_bug_and_its_file(
 ) -> None:
     with pytest.raises(duckdb.Error) as caught:
         one(tmp_path, with_(BUG, **{column: value}))
-    file = str(tmp_path / "stage" / "bugs-00000000.json")
+    (body,) = [i for i in ids_in(caught.value)]
+    assert body.endswith("#00000000")
     with pytest.raises(TestIOResponseError, match=rf"bug 2231457 {column} .* \(in batch 7\)"):
-        raise_for_bug_rows_error(caught.value, {file: "batch 7"})
+        raise_for_bug_rows_error(caught.value, {body: "batch 7"})
 
 
 @pytest.mark.parametrize("bad_id", ["missing", None, "abc", True, 1.5, {"id": 1}])
@@ -202,9 +204,15 @@ def test_a_bug_without_a_valid_id_fails_loudly_naming_its_file(tmp_path: Path, b
     bug = without(BUG, "id") if bad_id == "missing" else with_(BUG, id=bad_id)
     with pytest.raises(duckdb.Error) as caught:
         load(tmp_path, [with_(BUG, id=1)], [bug], duplicate_ids=())
-    file = str(tmp_path / "stage" / "bugs-00000001.json")
+    (body,) = ids_in(caught.value)
+    assert body.endswith("#00000001")
     with pytest.raises(TestIOResponseError, match=r"no valid integer 'id' \(in tests 1, 2\).*Checkout"):
-        raise_for_bug_rows_error(caught.value, {file: "tests 1, 2"})
+        raise_for_bug_rows_error(caught.value, {body: "tests 1, 2"})
+
+
+def ids_in(error: Exception) -> list[str]:
+    """The body ids an error message names ("(in <id>)")."""
+    return re.findall(r"\(in ([^)]+#\d+)\)", str(error))
 
 
 def test_other_duckdb_errors_are_left_alone() -> None:
@@ -237,9 +245,9 @@ def test_pretty_printed_bodies_are_read_like_compact_ones(tmp_path: Path) -> Non
 
 
 def test_a_glob_reads_every_matching_body(tmp_path: Path) -> None:
-    write_bodies(tmp_path, [with_(BUG, id=1)], [with_(BUG, id=2)])
-    sql = bug_rows_sql(str(tmp_path / "bugs-*.json"), CUSTOMER, SYNCED)
-    assert duckdb.connect().execute(f"SELECT id FROM ({sql}) ORDER BY id").fetchall() == [(1,), (2,)]
+    write_bodies(tmp_path, [with_(BUG, id=1)], [with_(BUG, id=2)], [with_(BUG, id=3)])
+    sql = bug_rows_sql(str(tmp_path / "testio-bodies-*" / "bugs-*.json"), CUSTOMER, SYNCED)
+    assert duckdb.connect().execute(f"SELECT id FROM ({sql}) ORDER BY id").fetchall() == [(1,), (2,), (3,)]
 
 
 def test_synced_at_must_be_timezone_aware(tmp_path: Path) -> None:

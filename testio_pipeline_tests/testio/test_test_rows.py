@@ -22,6 +22,7 @@ from testio_pipeline.testio.test_rows import (
     test_rows_sql,
 )
 from testio_pipeline.warehouse.schema import TEST_FEATURES, TESTS, ensure_schema
+from testio_pipeline.warehouse.staged_bodies import StagedBodies
 
 SYNCED = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 CUSTOMER = 3
@@ -65,18 +66,21 @@ def rows(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(tests rows, test_features rows) of `pages`; `chosen` is (page, position, product_id)
     per test to keep, by default every record under PRODUCT."""
-    files = []
-    for n, page in enumerate(pages):
-        path = tmp_path / f"tests-{n:08d}.json"
-        path.write_text(json.dumps({"exploratory_tests": page}, ensure_ascii=False), "utf-8")
-        files.append(str(path))
+    # staged as the sync stages them: two pages a file, each page known by its id
+    stage = StagedBodies("tests", directory=tmp_path, bodies_per_file=2)
+    page_ids = [
+        stage.add(json.dumps({"exploratory_tests": page}, ensure_ascii=False).encode())
+        for page in pages
+    ]
+    stage.finish()
+    files = stage.files
     if chosen is None:
         chosen = [(n, p, PRODUCT) for n, page in enumerate(pages) for p in range(len(page))]
     con = duckdb.connect()
     ensure_schema(con)
     con.execute("CREATE TEMP TABLE selection (filename VARCHAR, position BIGINT, product_id BIGINT)")
     con.executemany(
-        "INSERT INTO selection VALUES (?, ?, ?)", [(files[n], p, pid) for n, p, pid in chosen]
+        "INSERT INTO selection VALUES (?, ?, ?)", [(page_ids[n], p, pid) for n, p, pid in chosen]
     )
     con.execute(f"CREATE TEMP TABLE listed AS {listed_tests_sql(files, 'selection', max_body_bytes=0)}")
     try:
@@ -101,7 +105,7 @@ def rows(
             + chosen_test_features_sql(features_chunk, "selection", TEST_FEATURES.column_names)
         )
     except duckdb.Error as error:
-        raise_for_test_rows_error(error, {f: f"page {n}" for n, f in enumerate(files)})
+        raise_for_test_rows_error(error, {page: f"page {n}" for n, page in enumerate(page_ids)})
         raise
     assert _dicts(con, "SELECT * FROM tests ORDER BY id") == tests
     assert _dicts(con, "SELECT * FROM test_features ORDER BY id") == features

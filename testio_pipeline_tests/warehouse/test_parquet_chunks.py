@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from testio_pipeline.warehouse import parquet_chunks
 from testio_pipeline.warehouse.parquet_chunks import ChunkSql, ParquetChunks, chunk_rows_sql
 
 
@@ -107,3 +108,20 @@ def test_a_key_repeated_across_chunks_keeps_the_row_of_the_last_chunk(tmp_path: 
         everything = chunk_rows_sql(files, ["id", "name"], "id", set())
         assert read(files, deduplicated) == [(1, "new"), (2, "b")]
         assert read(files, everything) == [(1, "new"), (1, "old"), (2, "b")]
+
+
+def test_a_chunk_that_runs_out_of_memory_is_converted_again_with_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the JSON reader alone takes a 32 MiB buffer: 12 and 24 MiB fail, 48 MiB passes (twice
+    # that with the two threads of `finish`, so 12 MiB needs one retry or two, 4 MiB three)
+    paths = stage_files(tmp_path, [[{"id": 1, "name": "a"}]])
+    with ParquetChunks(tmp_path, rows_sql, memory_limit_bytes=12 << 20) as chunks:
+        chunks.add(paths[0])
+        chunks.finish()
+        assert read(chunks.files("items")) == [(1, "a")]
+    monkeypatch.setattr(parquet_chunks, "OUT_OF_MEMORY_RETRIES", 1)
+    with ParquetChunks(tmp_path, rows_sql, memory_limit_bytes=4 << 20) as chunks:
+        chunks.add(paths[0])
+        with pytest.raises(duckdb.OutOfMemoryException):
+            chunks.finish()
