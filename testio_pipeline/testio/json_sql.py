@@ -53,7 +53,9 @@ _BODY_ENVELOPE_BYTES = 64
 _BODY_ID_DIGITS = 8
 
 
-def staged_bodies_sql(files: str | Path | Sequence[str | Path], field: str, max_body_bytes: int) -> str:
+def staged_bodies_sql(
+    files: str | Path | Sequence[str | Path], field: str, max_body_bytes: int
+) -> str:
     """A SELECT of (filename, <field>) over staged body files: `filename` is the body's id
     (`<file>#<seq>`, as `staged_bodies.body_id` names it) and `<field>` the body's top-level
     array `field` as JSON[]. `max_body_bytes` bounds a body (the reader needs one whole)."""
