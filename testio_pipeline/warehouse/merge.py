@@ -4,11 +4,10 @@
 table `staged` (or read as a view, `ViewSource`); nothing is done row by row. It first joins
 only keys and a fingerprint (hash) of the compared columns of source and table, to find the
 new and the changed rows; changed rows are then deleted and inserted again (DELETE ... USING,
-INSERT ... SELECT), and absent rows deleted or soft-deleted (NOT EXISTS). Joining whole rows
-(an `UPDATE ... FROM staged`) needed far more memory on wide tables and, under a memory
-limit, was much slower in DuckDB. Unchanged rows are left untouched entirely (not
-even `synced_at` is refreshed), so `synced_at` means "when this row's content was last written"
-and a no-change re-run writes nothing. All statements run in the caller's transaction when
+INSERT ... SELECT; see `merge_changes` for why), and absent rows deleted or soft-deleted
+(NOT EXISTS). Unchanged rows are left untouched entirely (not even `synced_at` is refreshed),
+so `synced_at` means "when this row's content was last written" and a no-change re-run writes
+nothing. All statements run in the caller's transaction when
 there is one (`connection.write_transaction`), otherwise in a transaction of their own.
 
 `replace_table` rebuilds a derived table with `CREATE OR REPLACE TABLE ... AS`, atomically.
@@ -16,7 +15,6 @@ there is one (`connection.write_transaction`), otherwise in a transaction of the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -24,21 +22,22 @@ from typing import Any
 
 import duckdb
 
+from testio_pipeline.warehouse.merge_changes import (
+    CHANGES_TABLE,
+    SOFT_DELETE_FLAG,
+    SOFT_DELETE_TIME,
+    STAGED_TABLE,
+    ident,
+    managed_columns,
+    stage_changes,
+    write_changes,
+)
 from testio_pipeline.warehouse.schema import TableSpec
-from testio_pipeline.warehouse.staging import StagedRows, base_type
+from testio_pipeline.warehouse.staging import StagedRows
 
-# name under which a merge's source is visible to `delete_where` predicates
-STAGED_TABLE = "staged"
-# the keys of the source rows that are new or changed
-CHANGES_TABLE = "merge_changes"
 # written on every change but meaningless for "did the row change?"
 BOOKKEEPING_COLUMNS = frozenset({"synced_at", "is_deleted", "deleted_at"})
-SOFT_DELETE_FLAG = "is_deleted"
-SOFT_DELETE_TIME = "deleted_at"
 DUPLICATE_EXAMPLES = 5
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
 
 
 @dataclass(frozen=True)
@@ -81,12 +80,6 @@ class MergeCounts:
 
 class DuplicateKeyError(ValueError):
     """The merge source holds the same primary key more than once (or a NULL key)."""
-
-
-def _ident(name: str) -> str:
-    if not _IDENTIFIER.match(name):
-        raise ValueError(f"not a plain SQL identifier: {name!r}")
-    return name
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection) -> bool:
@@ -155,128 +148,6 @@ def _reject_duplicates(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
         )
 
 
-def _managed(soft_delete: bool) -> set[str]:
-    """Columns a soft-deleting merge writes itself."""
-    return {SOFT_DELETE_FLAG, SOFT_DELETE_TIME} if soft_delete else set()
-
-
-def _fingerprint(spec: TableSpec, columns: Sequence[str]) -> str:
-    """One 64-bit hash of `columns` that tells any two different values apart (up to hash
-    collisions, ~n/2^64 for n changed rows).
-
-    Each column is cast to its table type, so a source column of another type (INTEGER for
-    BIGINT, ...) hashes like the stored value. DuckDB's `hash` alone is not enough: it maps
-    NULL, `[]` and `[NULL]` to the same value, so each column adds an IS NULL flag, and a
-    list is hashed as its JSON text (`[]` vs `[null]`).
-    """
-    if not columns:
-        return "0"
-    types = {name: base_type(sql_type) for name, sql_type in spec.columns}
-    parts = []
-    for column in columns:
-        value = f"CAST({column} AS {types[column]})"
-        parts.append(f"{value} IS NULL")
-        parts.append(f"to_json({value})" if types[column].endswith("[]") else value)
-    return "hash(" + ", ".join(parts) + ")"
-
-
-def _stage_changes(
-    con: duckdb.DuckDBPyConnection,
-    spec: TableSpec,
-    compare: Sequence[str],
-    kept: Sequence[str],
-    soft_delete: bool,
-) -> None:
-    """Temp table `CHANGES_TABLE`: the key of every source row that is new or differs from
-    its stored row, `is_new`, and the stored values of the `kept` columns of changed rows.
-
-    Only keys and fingerprints are joined, never whole rows: joining the rows of a large
-    table (raw JSON and all) is what needed the most memory and, in DuckDB, a bulk
-    `UPDATE` is far slower than deleting and re-inserting the same rows.
-    """
-    table = _ident(spec.name)
-    key = ", ".join(spec.key)
-    fingerprint = _fingerprint(spec, compare)
-    stored_extra = "".join(f", {c}" for c in kept)
-    changed = "s.fingerprint <> t.fingerprint"
-    if soft_delete:
-        stored_extra += f", {SOFT_DELETE_FLAG}"
-        changed += f" OR t.{SOFT_DELETE_FLAG} IS DISTINCT FROM false"
-    source_key = ", ".join(f"s.{k}" for k in spec.key)
-    no_kept = "".join(f", NULL AS {c}" for c in kept)
-    stored_kept = "".join(f", t.{c}" for c in kept)
-    # fingerprints only of keys on both sides (a first load hashes nothing), MATERIALIZED:
-    # otherwise DuckDB computes them after the join, whose hash tables then carry every
-    # compared column (twice `large` ran out of memory at the write limit that way)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {CHANGES_TABLE} AS
-        WITH incoming AS MATERIALIZED (
-            SELECT {key}, {fingerprint} AS fingerprint
-            FROM {STAGED_TABLE} SEMI JOIN {table} USING ({key})
-        ),
-        stored AS MATERIALIZED (
-            SELECT {key}, {fingerprint} AS fingerprint{stored_extra}
-            FROM {table} SEMI JOIN {STAGED_TABLE} USING ({key})
-        )
-        SELECT {source_key}, true AS is_new {no_kept}
-        FROM (SELECT {key} FROM {STAGED_TABLE}) AS s
-        ANTI JOIN (SELECT {key} FROM {table}) AS t USING ({key})
-        UNION ALL
-        SELECT {source_key}, false AS is_new {stored_kept}
-        FROM incoming AS s JOIN stored AS t USING ({key})
-        WHERE {changed}
-        """
-    )
-
-
-def _write_changes(
-    con: duckdb.DuckDBPyConnection,
-    spec: TableSpec,
-    source_columns: Sequence[str],
-    update: Sequence[str],
-    kept: Sequence[str],
-    soft_delete: bool,
-) -> tuple[int, int]:
-    """Replace the changed rows and insert the new ones; returns (updated, inserted).
-
-    A changed row is deleted and inserted again with its `update` columns from the source
-    and its `kept` columns as they were; a new row takes every column the source has.
-    """
-    table = _ident(spec.name)
-    changed, new = con.execute(
-        f"SELECT count(*) FILTER (NOT is_new), count(*) FILTER (is_new) FROM {CHANGES_TABLE}"
-    ).fetchone()
-    if not changed and not new:
-        return 0, 0
-    if changed:
-        key_match = " AND ".join(f"{table}.{k} = c.{k}" for k in spec.key)
-        con.execute(
-            f"DELETE FROM {table} USING {CHANGES_TABLE} AS c WHERE {key_match} AND NOT c.is_new"
-        )
-    columns, values = [], []
-    for column in spec.column_names:
-        if column in spec.key or column in update:
-            value = f"s.{column}"
-        elif column == SOFT_DELETE_FLAG and soft_delete:
-            value = "false"
-        elif column == SOFT_DELETE_TIME and soft_delete:
-            value = "NULL"
-        elif column in kept and column in source_columns:
-            value = f"CASE WHEN c.is_new THEN s.{column} ELSE c.{column} END"
-        elif column in kept:
-            value = f"c.{column}"
-        else:
-            continue
-        columns.append(column)
-        values.append(value)
-    con.execute(
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} "
-        f"FROM {STAGED_TABLE} AS s JOIN {CHANGES_TABLE} AS c USING ({', '.join(spec.key)})"
-    )
-    return int(changed), int(new)
-
-
 def _resolve_columns(
     spec: TableSpec,
     source_columns: list[str],
@@ -292,7 +163,7 @@ def _resolve_columns(
     missing_key = [k for k in spec.key if k not in source_columns]
     if missing_key:
         raise ValueError(f"merge into {spec.name}: source lacks key column(s) {missing_key}")
-    managed = _managed(soft_delete)
+    managed = managed_columns(soft_delete)
     if soft_delete and not managed <= set(spec_columns):
         raise ValueError(f"soft delete needs {sorted(managed)} columns, which {spec.name} lacks")
     insert = [c for c in spec_columns if c in source_columns and c not in managed]
@@ -338,7 +209,7 @@ def merge(
       table keeps columns other assets own (e.g. `tests.bugs_synced_at`).
     - `compare_columns` (a subset of `update_columns`; default: `update_columns` minus
       `BOOKKEEPING_COLUMNS`) decide updated versus unchanged, NULL-safely, by a 64-bit
-      fingerprint (`_fingerprint`; lists element-wise, JSON as its text). A matched row whose
+      fingerprint (`merge_changes.fingerprint_sql`; lists element-wise, JSON as its text). A matched row whose
       compare columns are all equal is not rewritten at all.
     - `delete_where`: SQL predicate over the table (with `delete_params`) selecting the rows
       this source is authoritative for; it may refer to the source as `staged`. Rows matching
@@ -348,7 +219,7 @@ def merge(
       written with `is_deleted = false, deleted_at = NULL`, and a flagged row that reappears
       is undeleted and counted as updated.
     """
-    table = _ident(spec.name)
+    table = ident(spec.name)
     with atomic(con):
         staged_as = _stage_source(con, source)
         source_columns = [
@@ -361,10 +232,10 @@ def merge(
 
         kept = [
             c for c in spec.column_names
-            if c not in spec.key and c not in update and c not in _managed(soft_delete)
+            if c not in spec.key and c not in update and c not in managed_columns(soft_delete)
         ]
-        _stage_changes(con, spec, compare, kept, soft_delete)
-        updated, inserted = _write_changes(con, spec, source_columns, update, kept, soft_delete)
+        stage_changes(con, spec, compare, kept, soft_delete)
+        updated, inserted = write_changes(con, spec, source_columns, update, kept, soft_delete)
 
         deleted = 0
         if delete_where is not None:
@@ -403,7 +274,7 @@ def replace_table(
     `CREATE OR REPLACE TABLE` inside the caller's transaction (or its own): readers see the
     old table or the new one, never a partial one, and a failed rebuild keeps the old table.
     """
-    table = _ident(name)
+    table = ident(name)
     with atomic(con):
         con.execute(
             f"CREATE OR REPLACE TABLE {table} AS {select_sql}",
