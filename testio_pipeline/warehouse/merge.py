@@ -155,7 +155,10 @@ def _resolve_columns(
     compare_columns: Sequence[str] | None,
     soft_delete: bool,
 ) -> tuple[list[str], list[str], list[str]]:
-    """(insert, update, compare) column lists, validated against the spec and the source."""
+    """(update, compare, kept) column lists, validated against the spec and the source.
+
+    `kept` are the table's columns a changed row keeps from its stored version: neither key
+    nor updated nor written by soft delete."""
     spec_columns = spec.column_names
     unknown = [c for c in source_columns if c not in spec_columns]
     if unknown:
@@ -166,9 +169,12 @@ def _resolve_columns(
     managed = managed_columns(soft_delete)
     if soft_delete and not managed <= set(spec_columns):
         raise ValueError(f"soft delete needs {sorted(managed)} columns, which {spec.name} lacks")
-    insert = [c for c in spec_columns if c in source_columns and c not in managed]
     if update_columns is None:
-        update = [c for c in insert if c not in spec.key]
+        update = [
+            c
+            for c in spec_columns
+            if c in source_columns and c not in managed and c not in spec.key
+        ]
     else:
         update = list(update_columns)
         bad = [c for c in update if c not in source_columns or c in spec.key or c in managed]
@@ -185,7 +191,8 @@ def _resolve_columns(
         bad = [c for c in compare if c not in update]
         if bad:
             raise ValueError(f"merge into {spec.name}: compare_columns {bad} are not updated")
-    return insert, update, compare
+    kept = [c for c in spec_columns if c not in spec.key and c not in update and c not in managed]
+    return update, compare, kept
 
 
 def merge(
@@ -209,8 +216,8 @@ def merge(
       table keeps columns other assets own (e.g. `tests.bugs_synced_at`).
     - `compare_columns` (a subset of `update_columns`; default: `update_columns` minus
       `BOOKKEEPING_COLUMNS`) decide updated versus unchanged, NULL-safely, by a 64-bit
-      fingerprint (`merge_changes.fingerprint_sql`; lists element-wise, JSON as its text). A matched row whose
-      compare columns are all equal is not rewritten at all.
+      fingerprint (`merge_changes.fingerprint_sql`; lists element-wise, JSON as its text). A
+      matched row whose compare columns are all equal is not rewritten at all.
     - `delete_where`: SQL predicate over the table (with `delete_params`) selecting the rows
       this source is authoritative for; it may refer to the source as `staged`. Rows matching
       it whose key is absent from the source are deleted. Without it nothing is deleted.
@@ -225,15 +232,11 @@ def merge(
         source_columns = [
             d[0] for d in con.execute(f"SELECT * FROM {STAGED_TABLE} LIMIT 0").description
         ]
-        _, update, compare = _resolve_columns(
+        update, compare, kept = _resolve_columns(
             spec, source_columns, update_columns, compare_columns, soft_delete
         )
         _reject_duplicates(con, spec)
 
-        kept = [
-            c for c in spec.column_names
-            if c not in spec.key and c not in update and c not in managed_columns(soft_delete)
-        ]
         stage_changes(con, spec, compare, kept, soft_delete)
         updated, inserted = write_changes(con, spec, source_columns, update, kept, soft_delete)
 
