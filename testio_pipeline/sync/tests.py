@@ -155,10 +155,7 @@ def sync_tests(
             raise
         report.notes["tests_parse_wait_s"] = round(chunks.wait_seconds, 2)
         with warehouse.write(log) as con:
-            configure_memory(
-                con,
-                temp_directory=stage.directory / SPILL_DIRECTORY,
-            )
+            configure_memory(con, temp_directory=stage.directory / SPILL_DIRECTORY)
             listing.write_selection(con, "listed_tests")
             _merge_listed(con, chunks, customer_id, report)
             if full_refresh and listing.complete:

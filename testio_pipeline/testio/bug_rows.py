@@ -133,11 +133,12 @@ def bug_rows_sql(
 ) -> str:
     """A SELECT of exactly the `bugs` columns (in `BUGS` order), one row per bug id.
 
-    `files` is a glob or a list of files of `StagedBodies`, whose bodies are `/bugs` responses
+    `files` is a glob or a list of `StagedBodies` files, whose bodies are `/bugs` responses
     (a JSON object with a `bugs` array) of at most `max_body_bytes`; the semantics are those of
-    the module docstring. Running it raises a `duckdb.Error` whose message contains `ERROR_PREFIX` for a
-    bug without a valid id or with a broken timestamp: see `raise_for_bug_rows_error`. Values
-    are inlined (file names quoted), so the SQL can be handed to `merge` as a source as is.
+    the module docstring. Running it raises a `duckdb.Error` whose message contains
+    `ERROR_PREFIX` for a bug without a valid id or with a broken timestamp: see
+    `raise_for_bug_rows_error`. Values are inlined (file names quoted), so the SQL can be
+    handed to `merge` as a source as is.
 
     Deduplication needs a window over every bug, which DuckDB cannot spill, so a caller that
     knows which ids occur more than once (the client decodes every id anyway) passes them as

@@ -9,8 +9,8 @@ check_test_page`: ids and `end_at`), the page is staged to disk as it arrives
 
 Which listed record becomes a row is decided by the listing (duplicates across pages and
 products, holes): the caller passes it as a table `selection(filename, position, product_id)`,
-one row per test to keep, where `filename` is the page's id in the stage. The semantics are those of the warehouse contract (ids, strings and
-timestamps as in `json_sql`):
+one row per test to keep, where `filename` is the page's id in the stage. The semantics are
+those of the warehouse contract (ids, strings and timestamps as in `json_sql`):
 
 - tests: `product_id` is the product whose listing returned the test; `section_id` is
   `section.id`; `title` is `title`, or `test_title` when `title` is empty or missing;

@@ -61,7 +61,6 @@ class StagedBodies(StageDirectory):
         self._files: list[Path] = []
         self._labels: dict[str, str] = {}
         self._bodies = 0
-        self._bytes = 0
         self._largest = 0
         self._open: BinaryIO | None = None
         self._in_open_file = 0
@@ -87,11 +86,6 @@ class StagedBodies(StageDirectory):
         return self._bodies
 
     @property
-    def byte_count(self) -> int:
-        """Bytes of bodies staged so far (without the per-body envelope)."""
-        return self._bytes
-
-    @property
     def largest_body(self) -> int:
         """Size of the largest body staged so far, in bytes."""
         return self._largest
@@ -111,7 +105,6 @@ class StagedBodies(StageDirectory):
         identifier = body_id(self._files[-1], seq)
         self._labels[identifier] = label
         self._bodies += 1
-        self._bytes += len(body)
         self._largest = max(self._largest, len(body))
         self._in_open_file += 1
         self._open_bytes += len(body)
