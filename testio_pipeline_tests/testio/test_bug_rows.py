@@ -17,6 +17,7 @@ from testio_pipeline.testio.bug_rows import bug_rows_sql, raise_for_bug_rows_err
 from testio_pipeline.testio.errors import TestIOResponseError
 from testio_pipeline.warehouse.schema import BUGS, ensure_schema
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
+from testio_pipeline_tests.testio.records import utc, with_, without
 
 SYNCED = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 CUSTOMER = 3
@@ -33,18 +34,6 @@ BUG = {
     "feature": {"id": 196992, "title": "[Presentations] Recording"},
     "product": {"id": 18559, "name": "Canva Monoproduct"},
 }
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
-
-
-def with_(raw: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    return {**raw, **changes}
-
-
-def without(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in raw.items() if k != key}
 
 
 def write_bodies(directory: Path, *bodies: list[dict[str, Any]] | bytes) -> list[Path]:

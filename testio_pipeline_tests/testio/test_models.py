@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
@@ -16,13 +15,10 @@ import pytest
 from testio_pipeline.testio import models
 from testio_pipeline.testio.errors import TestIOResponseError
 from testio_pipeline.warehouse.schema import FEATURES, PRODUCTS, ensure_schema
+from testio_pipeline_tests.testio.records import utc, with_, without
 
 SYNCED = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 CUSTOMER = 3
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
 
 
 PRODUCT = {
@@ -32,14 +28,6 @@ PRODUCT = {
     "sections_with_default": [{"id": 22041, "name": "Editor"}, {"id": 22042, "name": "Presentations"}],
     "connection": None, "remote_device_testing": False,
 }
-def with_(raw: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    return {**raw, **changes}
-
-
-def without(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in raw.items() if k != key}
-
-
 def test_rows_have_exactly_the_schema_columns() -> None:
     feature = {"id": 196992, "title": "t", "user_stories": None, "section_ids": [22042]}
     assert list(models.product_row(PRODUCT, CUSTOMER, SYNCED)) == PRODUCTS.column_names

@@ -23,6 +23,7 @@ from testio_pipeline.testio.test_rows import (
 )
 from testio_pipeline.warehouse.schema import TEST_FEATURES, TESTS, ensure_schema
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
+from testio_pipeline_tests.testio.records import utc, with_, without
 
 SYNCED = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 CUSTOMER = 3
@@ -45,18 +46,6 @@ TEST = {
          "enable_default": None, "enable_content": None, "enable_visual": None, "user_stories": None},
     ],
 }
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
-
-
-def with_(raw: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    return {**raw, **changes}
-
-
-def without(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in raw.items() if k != key}
 
 
 def rows(
