@@ -62,6 +62,28 @@ def test_bodies_do_not_depend_on_what_was_requested_before():
     assert _bodies(warm) == _bodies(cold)
 
 
+def test_kept_bug_bodies_are_the_rendered_ones_before_and_after_time_travel():
+    kept, rendered = Simulator(SimulatorConfig(seed=5)), Simulator(SimulatorConfig(seed=5))
+    kept.keep_bug_bodies()
+    bugs_before = len(kept.account.bugs.cols["id"])
+
+    def all_bugs(sim: Simulator) -> bytes:
+        with client_for(sim) as client:
+            return client.get("/bugs").content
+
+    before = all_bugs(kept)
+    assert before == all_bugs(rendered)
+    assert _bodies(kept) == _bodies(rendered)
+    for sim in (kept, rendered):
+        sim.advance(days=12)
+    after = all_bugs(kept)
+    # bugs were decided (kept bodies of the other state) and new ones generated (never kept)
+    assert after != before
+    assert len(kept.account.bugs.cols["id"]) > bugs_before
+    assert after == all_bugs(rendered)
+    assert _bodies(kept) == _bodies(rendered)
+
+
 def test_different_seeds_give_different_accounts():
     a, b = Simulator(SimulatorConfig(seed=1)), Simulator(SimulatorConfig(seed=2))
     with client_for(a) as ca, client_for(b) as cb:

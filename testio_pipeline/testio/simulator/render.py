@@ -156,6 +156,9 @@ class Renderer:
         """JSON bodies of bug rows at `t` (the hot path: see render_bugs)."""
         return self._bugs.bodies(rows, t)
 
+    def keep_bug_bodies(self, t: int) -> None:
+        self._bugs.keep_bodies(t)
+
     def test(self, test: Test, t: int, story_objects: bool, single: bool, rows: range | None = None) -> Json:
         """An exploratory test as listed; `single` adds the single GET's analytics.
 
