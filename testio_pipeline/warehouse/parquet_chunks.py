@@ -50,7 +50,7 @@ BODY_BUFFERS = 4
 ROW_GROUP_ROWS = 5000
 ROW_GROUP_BYTES = 2 << 20
 # LZ4, not zstd: the chunks live minutes on local disk; for bug rows zstd made files a third
-# smaller but cost ~7 % more CPU to write and ~15 % more to read, CPU the fetch shares
+# smaller but cost ~8 % more CPU to write and ~15 % more to read, CPU the fetch shares
 CHUNK_COMPRESSION = "lz4_raw"
 CHUNK_DIGITS = 6
 # DuckDB threads for the chunks still queued when the fetch is over: nothing else runs then
