@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from testio_pipeline.sync.parsed_bodies import finish_parsing
 from testio_pipeline.sync.report import (
     ClientFactory,
     SyncFailure,
@@ -210,13 +211,7 @@ def sync_bugs(
                     make_client, list(needing), batch_size, stage, fetched, report, log
                 )
                 asyncio.run(fetch)
-            stage.finish()
-            try:
-                chunks.finish()
-            except duckdb.Error as error:
-                raise_for_bug_rows_error(error, stage.labels)
-                raise
-            report.notes["bugs_parse_wait_s"] = round(chunks.wait_seconds, 2)
+            finish_parsing(stage, chunks, raise_for_bug_rows_error, report, "bugs_parse_wait_s")
             _write(warehouse, chunks, fetched, needing, full_refresh, product_ids, report, log)
     report.notes["tests_bugs_synced"] = len(fetched.synced)
     return report.finish()

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from testio_pipeline.sync.features import stored_products
+from testio_pipeline.sync.parsed_bodies import finish_parsing
 from testio_pipeline.sync.report import (
     ClientFactory,
     SyncFailure,
@@ -145,15 +146,9 @@ def sync_tests(
     with StagedBodies("tests") as stage, _test_chunks(stage, customer_id, synced_at, log) as chunks:
         stage.on_file(chunks.add)
         listing = asyncio.run(_list_tests(make_client, products, stage, report, log))
-        stage.finish()
         report.notes["tests_listed"] = len(listing.chosen)
         report.notes["products_listed"] = len(products)
-        try:
-            chunks.finish()
-        except duckdb.Error as error:
-            raise_for_test_rows_error(error, stage.labels)
-            raise
-        report.notes["tests_parse_wait_s"] = round(chunks.wait_seconds, 2)
+        finish_parsing(stage, chunks, raise_for_test_rows_error, report, "tests_parse_wait_s")
         with warehouse.write(log) as con:
             configure_memory(con, temp_directory=stage.directory / SPILL_DIRECTORY)
             listing.write_selection(con, "listed_tests")
