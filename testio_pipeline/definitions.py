@@ -16,6 +16,7 @@ from testio_pipeline.defs.assets.analytics import ANALYTICS_ASSETS
 from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
 from testio_pipeline.defs.checks.analytics import ANALYTICS_CHECKS
 from testio_pipeline.defs.checks.ingest import INGEST_CHECKS
+from testio_pipeline.defs.checks.sync import SYNC_CHECKS
 from testio_pipeline.defs.freshness import apply_freshness_policies
 from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
 from testio_pipeline.defs.schedules import JOBS, SCHEDULES
@@ -56,7 +57,7 @@ def build_resources() -> dict[str, Any]:
 
 defs = dg.Definitions(
     assets=apply_freshness_policies([*INGEST_ASSETS, *ANALYTICS_ASSETS]),
-    asset_checks=[*INGEST_CHECKS, *ANALYTICS_CHECKS],
+    asset_checks=[*INGEST_CHECKS, *SYNC_CHECKS, *ANALYTICS_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,
     resources=build_resources(),

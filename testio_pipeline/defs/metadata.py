@@ -9,6 +9,8 @@ import dagster as dg
 from testio_pipeline.sync.report import SyncReport
 from testio_pipeline.warehouse.schema import TableSpec
 
+# the metadata of a materialization lists this many problems; the tables hold them all
+LISTED_PROBLEMS = 50
 # the UI shows the schema of each table on the asset page
 _SQL_TO_DISPLAY = {"BIGINT NOT NULL": "BIGINT", "VARCHAR NOT NULL": "VARCHAR"}
 
@@ -53,35 +55,37 @@ def report_metadata(report: SyncReport, table: str, source: str) -> dict[str, An
             unchanged=counts.unchanged,
             deleted=counts.deleted,
         )
+    metadata["failed_parts"] = len(report.failures)
     if report.skipped:
         metadata["skipped_positions"] = dg.MetadataValue.json(
             [
-                {"product_id": s.product_id, "position": s.position, "endpoint": s.endpoint}
-                for s in report.skipped
+                {
+                    "product_id": s.product_id, "position": s.position, "endpoint": s.endpoint,
+                    "record_id": s.record_id, "field": s.field, "value": s.value,
+                    "reason": s.reason,
+                }
+                for s in report.skipped[:LISTED_PROBLEMS]
             ]
         )
     if report.failures:
         metadata["failures"] = dg.MetadataValue.json(
-            [{"scope": f.scope, "endpoint": f.endpoint, "message": f.message} for f in report.failures]
+            [
+                {"scope": f.scope, "endpoint": f.endpoint, "status": f.status, "message": f.message}
+                for f in report.failures[:LISTED_PROBLEMS]
+            ]
         )
     metadata.update({k: v for k, v in report.notes.items()})
     return metadata
 
 
-def raise_for_failures(report: SyncReport, table: str, source: str, what_to_do: str) -> None:
-    """Fail the step after the rest was written, naming what failed and what to do."""
-    if not report.failures:
-        return
-    shown = "\n".join(
-        f"- {f.scope}: {f.endpoint}: {f.message}" for f in report.failures[:10]
-    )
-    more = f"\n... and {len(report.failures) - 10} more" if len(report.failures) > 10 else ""
-    raise dg.Failure(
-        description=(
-            f"{len(report.failures)} part(s) of the {table} sync failed after retries; "
-            f"everything else was written and the failed parts kept their previous rows.\n"
-            f"{shown}{more}\n{what_to_do}"
-        ),
-        metadata=report_metadata(report, table, source),
-        allow_retries=True,
-    )
+def log_problems(context: Any, report: SyncReport, table: str) -> None:
+    """One warning per part the step left out; the `sync_complete` check reports them all."""
+    for failure in report.failures:
+        context.log.warning(f"{table}: {failure.scope} kept its previous rows: {failure.message}")
+    for record in report.skipped:
+        what = f"{record.field} = {record.value}" if record.field else record.reason
+        who = f" {record.record_id}" if record.record_id is not None else ""
+        context.log.warning(
+            f"{table}: skipped record{who} (product {record.product_id}, position "
+            f"{record.position}): {what}"
+        )

@@ -37,7 +37,10 @@ from testio_pipeline.sync.report import (
     count_rows,
     utc_now,
 )
-from testio_pipeline.testio.bug_rows import bug_rows_sql, raise_for_bug_rows_error
+from testio_pipeline.sync.quarantine import replace_problems
+from testio_pipeline.testio.bug_rows import bug_rows_sql
+from testio_pipeline.testio.errors import token_refused
+from testio_pipeline.testio.pagination import SkippedRecord
 from testio_pipeline.warehouse.memory import SPILL_DIRECTORY, configure_memory
 from testio_pipeline.warehouse.merge import MergeCounts, ViewSource, merge
 from testio_pipeline.warehouse.parquet_chunks import ChunkSql, ParquetChunks, chunk_rows_sql
@@ -78,6 +81,8 @@ class _Fetched:
     """What the fetch phase leaves for the write phase besides the staged files."""
 
     synced: list[int] = field(default_factory=list)
+    # staged body id -> the test ids its request asked for (to quarantine a bad bug's tests)
+    body_tests: dict[str, tuple[int, ...]] = field(default_factory=dict)
     bug_ids: set[int] = field(default_factory=set)
     duplicate_ids: set[int] = field(default_factory=set)
     bugs: int = 0
@@ -101,10 +106,15 @@ async def _fetch_bodies(
     async with make_client() as client:
         try:
             async for batch in client.iter_bug_bodies(test_ids, batch_size=batch_size):
+                if batch.error is not None and token_refused(batch.error):
+                    raise batch.error  # refused for one batch, refused for all of them
                 if batch.error is not None:
                     scope = f"tests {_ids(batch.test_ids)}"
                     report.failures.append(
-                        SyncFailure(scope, batch.error.endpoint or "", str(batch.error))
+                        SyncFailure(
+                            scope, batch.error.endpoint or "", str(batch.error),
+                            test_ids=batch.test_ids, status=batch.error.status,
+                        )
                     )
                     if log:
                         log.warning(f"bugs of {scope} not synced this run: {batch.error}")
@@ -115,7 +125,10 @@ async def _fetch_bodies(
                     if bug_id in fetched.bug_ids:
                         fetched.duplicate_ids.add(bug_id)
                     fetched.bug_ids.add(bug_id)
-                stage.add(batch.body, f"the /bugs response for tests {_ids(batch.test_ids)}")
+                body_id = stage.add(
+                    batch.body, f"the /bugs response for tests {_ids(batch.test_ids)}"
+                )
+                fetched.body_tests[body_id] = batch.test_ids
                 fetched.synced.extend(batch.test_ids)
                 fetched.bugs += batch.bug_count
         finally:
@@ -142,6 +155,7 @@ def _bug_chunks(
             synced_at,
             max_body_bytes=stage.largest_body,
             duplicate_ids=fetched.duplicate_ids,
+            with_problems=True,
         )
         return ChunkSql({BUGS.name: rows}, largest_document_bytes=stage.largest_body)
 
@@ -162,7 +176,11 @@ def _merge_bugs(
     # with nothing staged the source is an empty result of the table's own shape: the merge
     # still deletes the bugs of synced tests that no longer have any
     source = (
-        ViewSource(chunk_rows_sql(files, BUGS.column_names, "id", duplicate_ids))
+        ViewSource(
+            chunk_rows_sql(
+                files, BUGS.column_names, "id", duplicate_ids, where="problem_field IS NULL"
+            )
+        )
         if files
         else f"SELECT * FROM {BUGS.name} WHERE false"
     )
@@ -181,6 +199,7 @@ def sync_bugs(
     warehouse: Warehouse,
     *,
     batch_size: int,
+    run_id: str = "",
     full_refresh: bool = False,
     product_ids: list[int] | None = None,
     log: logging.Logger | None = None,
@@ -190,8 +209,10 @@ def sync_bugs(
     Tests whose bugs arrived are stamped `bugs_synced_at` / `bugs_synced_final`; a batch that
     failed after retries leaves its tests unstamped, so the next run fetches them again.
     A full refresh over all products also deletes bugs of tests that no longer exist.
-    A bug without a valid id or with a broken timestamp fails the step (`TestIOResponseError`
-    naming the batch) before anything is written.
+    A bug that cannot be a row (not an object, no valid id, a broken timestamp) is skipped
+    and written to `skipped_records`; the other bugs of its batch are stored, but its
+    batch's tests keep their earlier bugs and stay unstamped, so the next run tries again.
+    A failed batch is written to `sync_failures` (`sync.quarantine`).
     """
     report = SyncReport()
     customer_id = warehouse.customer_id
@@ -211,8 +232,10 @@ def sync_bugs(
                     make_client, list(needing), batch_size, stage, fetched, report, log
                 )
                 asyncio.run(fetch)
-            finish_parsing(stage, chunks, raise_for_bug_rows_error, report, "bugs_parse_wait_s")
-            _write(warehouse, chunks, fetched, needing, full_refresh, product_ids, report, log)
+            finish_parsing(stage, chunks, report, "bugs_parse_wait_s")
+            _write(
+                warehouse, chunks, fetched, needing, full_refresh, product_ids, run_id, report, log
+            )
     report.notes["tests_bugs_synced"] = len(fetched.synced)
     return report.finish()
 
@@ -224,12 +247,12 @@ def _write(
     needing: dict[int, bool],
     full_refresh: bool,
     product_ids: list[int] | None,
+    run_id: str,
     report: SyncReport,
     log: logging.Logger | None,
 ) -> None:
     """Merge the fetched bugs and stamp their tests, in one transaction."""
     customer_id = warehouse.customer_id
-    synced = fetched.synced
     report.notes["bugs_fetched"] = fetched.bugs
     report.notes["bugs_fetched_twice"] = len(fetched.duplicate_ids)
     # the ids are only needed to find repeats; free them before DuckDB needs the memory
@@ -237,6 +260,12 @@ def _write(
     now = utc_now()
     with warehouse.write(log) as con:
         configure_memory(con, temp_directory=chunks.directory / SPILL_DIRECTORY)
+        skipped = _rejected_bugs(con, chunks, fetched.body_tests, customer_id)
+        report.skipped.extend(skipped)
+        # a test with a skipped bug is not synced completely: not stamped, and its other
+        # bugs are upserted without deleting any of its earlier ones
+        incomplete = {s.test_id for s in skipped}
+        synced = [t for t in fetched.synced if t not in incomplete]
         # the delete scope of the merge and the tests to stamp
         temp_table_from_columns(
             con,
@@ -262,4 +291,54 @@ def _write(
             ).fetchone()[0]
             counts += MergeCounts(deleted=orphans)
         report.merges[BUGS.name] = counts
+        temp_table_from_columns(con, "attempted_tests", {"id": ("BIGINT", list(needing))})
+        replace_problems(
+            con,
+            customer_id=customer_id,
+            run_id=run_id,
+            asset=BUGS.name,
+            skipped=report.skipped,
+            failures=report.failures,
+            attempted_tests="attempted_tests",
+        )
         report.row_counts[BUGS.name] = count_rows(con, BUGS.name, customer_id)
+
+
+def _rejected_bugs(
+    con: duckdb.DuckDBPyConnection,
+    chunks: ParquetChunks,
+    body_tests: dict[str, tuple[int, ...]],
+    customer_id: int,
+) -> list[SkippedRecord]:
+    """The bugs the chunks marked as unusable, each placed in its request and test: the
+    bug's own test when its request asked for it, else the request's first test (whose
+    product is the record's product when the bug names none)."""
+    files = chunks.files(BUGS.name)
+    rows = []
+    if files:
+        listed = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
+        rows = con.execute(
+            f"SELECT body_file, body_position, id, test_id, product_id, problem_field, "
+            f"problem_value FROM read_parquet({listed}) WHERE problem_field IS NOT NULL "
+            f"ORDER BY body_file, body_position"
+        ).fetchall()
+    skipped = []
+    for body, position, bug_id, test_id, product_id, field_name, value in rows:
+        batch = body_tests.get(body, ())
+        owner = test_id if test_id in batch or not batch else batch[0]
+        if product_id is None and owner is not None:
+            found = con.execute(
+                f"SELECT product_id FROM {TESTS.name} "
+                f"WHERE customer_id = {int(customer_id)} AND id = {int(owner)}"
+            ).fetchone()
+            product_id = found[0] if found else None
+        skipped.append(
+            SkippedRecord(
+                f"GET /bugs?filter_test_cycle_ids={','.join(map(str, batch))}",
+                # the key needs a product; 0 says "unknown" for a bug that names none
+                product_id if product_id is not None else 0,
+                position, None, None, f"the bug's {field_name} cannot be stored",
+                record_id=bug_id, field=field_name, value=value, test_id=owner,
+            )
+        )
+    return skipped

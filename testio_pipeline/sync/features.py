@@ -23,7 +23,9 @@ from testio_pipeline.sync.report import (
 )
 from testio_pipeline.testio import models
 from testio_pipeline.testio.client import FeatureCatalog
-from testio_pipeline.testio.errors import TestIOError
+from testio_pipeline.sync.quarantine import replace_problems, skipped_raw_record
+from testio_pipeline.testio.errors import TestIOError, TestIOResponseError, token_refused
+from testio_pipeline.testio.settings import PRODUCT_FEATURES_PATH
 from testio_pipeline.warehouse.merge import merge
 from testio_pipeline.warehouse.schema import FEATURE_CATALOG_SYNCS, FEATURES, PRODUCTS
 from testio_pipeline.warehouse.sql_values import bigint_list, sql_literal
@@ -97,10 +99,13 @@ def sync_features(
     full_refresh: bool = False,
     product_ids: list[int] | None = None,
     catalog_ttl: timedelta = timedelta(minutes=60),
+    run_id: str = "",
     log: logging.Logger | None = None,
 ) -> SyncReport:
     """Fetch the catalogs that are due and merge them; features gone from a catalog are kept
-    with `is_deleted = true`."""
+    with `is_deleted = true`. A product whose catalog fails keeps its rows (`sync_failures`);
+    a feature that cannot be a row is skipped (`skipped_records`) and its catalog is not
+    marked fresh; only a refused token or every catalog failing fails the step."""
     report = SyncReport()
     now = utc_now()
     products = stored_products(warehouse, product_ids, log)
@@ -113,23 +118,42 @@ def sync_features(
 
     synced: list[FeatureCatalog] = []
     for product, result in zip(due, results):
+        if token_refused(result):
+            raise result  # the token is refused for every product
         if isinstance(result, TestIOError):
-            report.failures.append(
-                SyncFailure(f"product {product.id}", getattr(result, "endpoint", ""), str(result))
-            )
+            # one product's problem (e.g. 403): it keeps its previous catalog
+            report.failures.append(SyncFailure.of_product(product.id, result))
+            if log:
+                log.warning(f"feature catalog of product {product.id} not synced: {result}")
         elif isinstance(result, BaseException):
             raise result
         else:
             synced.append(result)
+    if due and not synced:
+        # every catalog failed: the API is down, not one product
+        raise results[0]
 
     with StagedRows(FEATURES) as stage:
         for catalog in synced:
-            stage.extend(
-                models.feature_row(raw, catalog.product_id, warehouse.customer_id, now)
-                for raw in catalog.features
-            )
+            rows = []
+            for position, raw in enumerate(catalog.features):
+                try:
+                    rows.append(
+                        models.feature_row(raw, catalog.product_id, warehouse.customer_id, now)
+                    )
+                except TestIOResponseError as error:
+                    report.skipped.append(
+                        skipped_raw_record(
+                            PRODUCT_FEATURES_PATH, catalog.product_id, position, raw, error
+                        )
+                    )
+            stage.extend(rows)
+        # a catalog with a skipped feature is not complete: it keeps its earlier rows
+        # (no soft delete) and is not marked fresh, so the next run fetches it again
+        incomplete = {s.product_id for s in report.skipped}
+        complete = [c for c in synced if c.product_id not in incomplete]
         with warehouse.write(log) as con:
-            synced_ids = [c.product_id for c in synced]
+            synced_ids = [c.product_id for c in complete]
             report.merges[FEATURES.name] = merge(
                 con,
                 FEATURES,
@@ -140,14 +164,14 @@ def sync_features(
                 ),
                 soft_delete=True,
             )
-            if synced:
+            if complete:
                 # marks only the products whose whole catalog arrived as fresh
                 values = ", ".join(
                     "(" + ", ".join(
                         sql_literal(v)
                         for v in (warehouse.customer_id, c.product_id, now, len(c.features))
                     ) + ")"
-                    for c in synced
+                    for c in complete
                 )
                 con.execute(
                     f"""
@@ -156,6 +180,15 @@ def sync_features(
                     VALUES {values}
                     """
                 )
+            replace_problems(
+                con,
+                customer_id=warehouse.customer_id,
+                run_id=run_id,
+                asset=FEATURES.name,
+                skipped=report.skipped,
+                failures=report.failures,
+                attempted_products=[p.id for p in due],
+            )
             report.row_counts[FEATURES.name] = count_rows(con, FEATURES.name, warehouse.customer_id)
-    report.notes["catalogs_synced"] = len(synced)
+    report.notes["catalogs_synced"] = len(complete)
     return report.finish()

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import duckdb
 
 from testio_pipeline.testio.client import ClientStats, SkippedRecord
+from testio_pipeline.testio.errors import TestIOError
 from testio_pipeline.warehouse.merge import MergeCounts
 from testio_pipeline.warehouse.sql_values import sql_literal
 
@@ -36,6 +37,16 @@ class SyncFailure:
     scope: str  # e.g. "product 18559" or "tests 109363, 109364"
     endpoint: str
     message: str
+    product_id: int | None = None
+    test_ids: tuple[int, ...] = ()
+    status: int | None = None  # the HTTP status it ended with, when there was one
+
+    @classmethod
+    def of_product(cls, product_id: int, error: TestIOError) -> SyncFailure:
+        return cls(
+            f"product {product_id}", error.endpoint or "", str(error),
+            product_id=product_id, status=error.status,
+        )
 
 
 @dataclass

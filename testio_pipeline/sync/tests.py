@@ -32,19 +32,22 @@ from testio_pipeline.sync.report import (
     count_rows,
     utc_now,
 )
-from testio_pipeline.testio.errors import TestIOError
+from testio_pipeline.sync.quarantine import replace_problems
+from testio_pipeline.testio.errors import TestIOError, token_refused
+from testio_pipeline.testio.pagination import SkippedRecord
+from testio_pipeline.testio.settings import PRODUCT_TESTS_PATH
 from testio_pipeline.testio.test_rows import (
     chosen_test_features_sql,
     chosen_tests_sql,
     listed_tests_sql,
-    raise_for_test_rows_error,
+    rejected_tests_sql,
     test_feature_rows_sql,
     test_rows_sql,
 )
 from testio_pipeline.warehouse.memory import SPILL_DIRECTORY, configure_memory
 from testio_pipeline.warehouse.merge import MergeCounts, ViewSource, merge
 from testio_pipeline.warehouse.parquet_chunks import ChunkSql, ParquetChunks
-from testio_pipeline.warehouse.schema import SKIPPED_RECORDS, TEST_FEATURES, TESTS
+from testio_pipeline.warehouse.schema import TEST_FEATURES, TESTS
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
 from testio_pipeline.warehouse.sql_values import (
     bigint_list,
@@ -63,13 +66,17 @@ TEST_UPDATE_COLUMNS = [
 class _Listing:
     """What the listing leaves for the write phase besides the staged pages."""
 
-    # test id -> (id of the staged page, position in the page, product listed under)
-    chosen: dict[int, tuple[str, int, int]] = field(default_factory=dict)
+    # test id -> (id of the staged page, position in the page, product listed under,
+    # position in the product's listing)
+    chosen: dict[int, tuple[str, int, int, int]] = field(default_factory=dict)
     # products whose listing ran to its end without a failure
     complete: set[int] = field(default_factory=set)
+    # the first error of each product whose listing failed
+    errors: list[TestIOError] = field(default_factory=list)
 
     def write_selection(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
-        """The chosen records as temp table `table` (id, filename, position, product_id)."""
+        """The chosen records as temp table `table` (id, filename, position, product_id,
+        listing_position)."""
         places = list(self.chosen.values())
         temp_table_from_columns(
             con,
@@ -79,6 +86,7 @@ class _Listing:
                 "filename": ("VARCHAR", [p[0] for p in places]),
                 "position": ("BIGINT", [p[1] for p in places]),
                 "product_id": ("BIGINT", [p[2] for p in places]),
+                "listing_position": ("BIGINT", [p[3] for p in places]),
             },
         )
 
@@ -105,11 +113,16 @@ async def _list_tests(
                         page = page_ids[test.page.number] = stage.add(test.page.body, label)
                     # re-inserting moves the id to the end: the last listing wins
                     listing.chosen.pop(test.id, None)
-                    listing.chosen[test.id] = (page, test.position, product_id)
+                    listing.chosen[test.id] = (
+                        page, test.position, product_id, test.listing_position
+                    )
         except TestIOError as error:
-            report.failures.append(
-                SyncFailure(f"product {product_id}", getattr(error, "endpoint", ""), str(error))
-            )
+            if token_refused(error):
+                raise  # refused for one product, refused for all: nothing to degrade to
+            # one product's problem (403 for a revoked product, a listing that keeps
+            # failing): it keeps its previous rows and the other products go on
+            report.failures.append(SyncFailure.of_product(product_id, error))
+            listing.errors.append(error)
             if log:
                 log.warning(f"tests of product {product_id} not fully listed: {error}")
             return
@@ -121,6 +134,9 @@ async def _list_tests(
         finally:
             report.add_client_stats(client.stats)
     listing.complete -= {s.product_id for s in report.skipped}
+    if product_ids and len(listing.errors) == len(product_ids):
+        # every product failed: the API (or the way to it) is down, not one product
+        raise listing.errors[0]
     return listing
 
 
@@ -137,7 +153,10 @@ def sync_tests(
 
     Each listed test's snapshot of features replaces its previous one. A full refresh also
     deletes tests that vanished from a product listed completely (with their test features).
-    Records the API refused to serve are written to `skipped_records`.
+    Records the API refused to serve, and records that cannot be typed (no valid id, a
+    broken timestamp), are skipped and written to `skipped_records`; a product whose listing
+    fails keeps its previous rows and is written to `sync_failures` (`sync.quarantine`).
+    Only a refused token, or every product failing, fails the step.
     """
     report = SyncReport()
     products = [p.id for p in stored_products(warehouse, product_ids, log)]
@@ -147,16 +166,25 @@ def sync_tests(
         stage.on_file(chunks.add)
         listing = asyncio.run(_list_tests(make_client, products, stage, report, log))
         report.notes["tests_listed"] = len(listing.chosen)
-        report.notes["products_listed"] = len(products)
-        finish_parsing(stage, chunks, raise_for_test_rows_error, report, "tests_parse_wait_s")
+        report.notes["products_listed"] = len(products) - len(listing.errors)
+        finish_parsing(stage, chunks, report, "tests_parse_wait_s")
         with warehouse.write(log) as con:
             configure_memory(con, temp_directory=stage.directory / SPILL_DIRECTORY)
             listing.write_selection(con, "listed_tests")
+            report.skipped.extend(_quarantine_rejected(con, chunks, "listed_tests", "stored_tests"))
             _merge_listed(con, chunks, customer_id, report)
             if full_refresh and listing.complete:
                 deleted = _delete_vanished_tests(con, customer_id, sorted(listing.complete))
                 report.merges[TESTS.name] += MergeCounts(deleted=deleted)
-            _record_skipped(con, customer_id, run_id, report)
+            replace_problems(
+                con,
+                customer_id=customer_id,
+                run_id=run_id,
+                asset=TESTS.name,
+                skipped=report.skipped,
+                failures=report.failures,
+                attempted_products=products,
+            )
             report.row_counts[TESTS.name] = count_rows(con, TESTS.name, customer_id)
             report.row_counts[TEST_FEATURES.name] = count_rows(con, TEST_FEATURES.name, customer_id)
     return report.finish()
@@ -186,22 +214,48 @@ def _test_chunks(
     return ParquetChunks(stage.directory, chunk_sql, log=log)
 
 
+def _quarantine_rejected(
+    con: duckdb.DuckDBPyConnection, chunks: ParquetChunks, listed: str, stored: str
+) -> list[SkippedRecord]:
+    """The chosen records of `listed` that cannot be rows, as skipped records; the others
+    become temp table `stored` (same columns), the records the merge stores."""
+    rejected = []
+    if chunks.files(TESTS.name):
+        problems = rejected_tests_sql(chunks.files(TESTS.name), listed)
+        rejected = con.execute(
+            f"SELECT product_id, listing_position, id, field, value FROM ({problems})"
+        ).fetchall()
+    rejected_ids = bigint_list([row[2] for row in rejected])
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {stored} AS SELECT * FROM {listed} "
+        f"WHERE NOT list_contains({rejected_ids}, id)"
+    )
+    endpoint = f"GET {PRODUCT_TESTS_PATH}"
+    return [
+        SkippedRecord(
+            endpoint, product_id, position, None, None, f"the test's {field} cannot be stored",
+            record_id=test_id, field=field, value=value, test_id=test_id,
+        )
+        for product_id, position, test_id, field, value in rejected
+    ]
+
+
 def _merge_listed(
     con: duckdb.DuckDBPyConnection,
     chunks: ParquetChunks,
     customer_id: int,
     report: SyncReport,
 ) -> None:
-    """Merge the tests chosen in `listed_tests` and their test features from the chunks."""
+    """Merge the tests in `stored_tests` and their test features from the chunks."""
     if chunks.files(TESTS.name):
         tests = ViewSource(
-            chosen_tests_sql(chunks.files(TESTS.name), "listed_tests", TESTS.column_names)
+            chosen_tests_sql(chunks.files(TESTS.name), "stored_tests", TESTS.column_names)
         )
         # SQL, not a view: the merge copies it into a temp table (which can spill) once,
         # instead of running its deduplicating window wherever the merge reads the source
         # (twice `large` then ran out of memory at the write limit)
         features = chosen_test_features_sql(
-            chunks.files(TEST_FEATURES.name), "listed_tests", TEST_FEATURES.column_names
+            chunks.files(TEST_FEATURES.name), "stored_tests", TEST_FEATURES.column_names
         )
     else:
         tests = f"SELECT * FROM {TESTS.name} WHERE false"
@@ -212,7 +266,7 @@ def _merge_listed(
         TEST_FEATURES,
         features,
         delete_where=(
-            f"customer_id = {sql_literal(customer_id)} AND test_id IN (SELECT id FROM listed_tests)"
+            f"customer_id = {sql_literal(customer_id)} AND test_id IN (SELECT id FROM stored_tests)"
         ),
     )
 
@@ -229,29 +283,3 @@ def _delete_vanished_tests(con, customer_id: int, product_ids: list[int]) -> int
         f"(SELECT id FROM {TESTS.name} WHERE {vanished})"
     )
     return con.execute(f"DELETE FROM {TESTS.name} WHERE {vanished}").fetchone()[0]
-
-
-def _record_skipped(con, customer_id: int, run_id: str, report: SyncReport) -> None:
-    if not report.skipped:
-        return
-    now = utc_now()
-    values = ", ".join(
-        "("
-        + ", ".join(
-            sql_literal(v)
-            for v in (
-                customer_id, run_id, s.endpoint, s.product_id, s.position,
-                s.end_at_before, s.end_at_after, s.reason, now,
-            )
-        )
-        + ")"
-        for s in report.skipped
-    )
-    con.execute(
-        f"""
-        INSERT OR REPLACE INTO {SKIPPED_RECORDS.name}
-            (customer_id, run_id, endpoint, product_id, position,
-             end_at_before, end_at_after, reason, skipped_at)
-        VALUES {values}
-        """
-    )

@@ -11,13 +11,13 @@ The semantics are those of the warehouse contract and of `models` for the other 
 
 - ids come from `id`, `test.id`, `product.id`, `test_feature.id` and `test_feature.feature_id`:
   an integer, or a string of ASCII digits (surrounding whitespace allowed), within BIGINT;
-  anything else (bool, float, object, missing) is NULL. A bug without a valid `id` fails
-  loudly, naming its body; `test_feature` missing, null or empty gives NULL links and the bug
+  anything else (bool, float, object, missing) is NULL. A bug that is not an object or has
+  no valid `id` is not a row (it is quarantined, see `bug_rows_sql`); `test_feature` missing, null or empty gives NULL links and the bug
   is kept; a bug whose `test.id` is not among the tests asked for is kept too;
 - `auto_accepted` / `known` are JSON booleans, anything else NULL;
 - `reported_at` / `exported_at`: null, missing or blank is NULL; an ISO-8601 string with an
   offset (`+02:00`, `+0200`, `+02`, `Z`) becomes that UTC instant, one without an offset is
-  taken as UTC; a non-string or an unparseable string fails loudly naming the bug;
+  taken as UTC; a non-string or an unparseable string makes the bug a quarantined record;
 - `author_name` is `author.name` when it is a string;
 - `steps` is a list of strings without blank entries: a list is kept (non-string items as
   their JSON text, nulls dropped), a string is split on line breaks with each line stripped,
@@ -41,6 +41,7 @@ from pathlib import Path
 from testio_pipeline.testio.json_sql import (
     OFFSET,
     WS,
+    first_problem,
     json_bool,
     json_id,
     json_kind,
@@ -48,7 +49,6 @@ from testio_pipeline.testio.json_sql import (
     json_text,
     literal,
     not_blank,
-    raise_for_row_error,
     staged_bodies_sql,
     strip,
     timestamptz_literal,
@@ -58,8 +58,6 @@ from testio_pipeline.testio.json_sql import (
 # DuckDB's own default (16 MB) unless the caller knows its largest body (~100 KB for 15 tests)
 DEFAULT_MAX_BODY_BYTES = 16 << 20
 MIN_MAX_BODY_BYTES = 1 << 20
-# a prefix DuckDB's `error()` messages carry, so a caller can tell them from other failures
-ERROR_PREFIX = "bug_rows:"
 
 # python's str.splitlines boundaries
 _LINE_BREAK = r"\r\n|[\n\r\v\f\x{1c}-\x{1e}\x{85}\x{2028}\x{2029}]"
@@ -79,17 +77,21 @@ _STRUCTURE = (
 def _timestamp(name: str) -> str:
     # reads the columns <name>_type (JSON type) and <name>_text (the stripped string)
     kind, text = f"{name}_type", f"{name}_text"
-    parsed = (
+    return f"CASE WHEN {kind} = 'VARCHAR' AND {text} <> '' THEN {_parsed(text)} END"
+
+
+def _timestamp_invalid(name: str) -> str:
+    kind, text = f"{name}_type", f"{name}_text"
+    return (
+        f"(NOT ({kind} = 'NULL' OR coalesce({text} = '', false)) "
+        f"AND (CASE WHEN {kind} = 'VARCHAR' THEN {_parsed(text)} END) IS NULL)"
+    )
+
+
+def _parsed(text: str) -> str:
+    return (
         f"CASE WHEN regexp_matches({text}, '{OFFSET}') THEN TRY_CAST({text} AS TIMESTAMPTZ) "
         f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMP)) END"
-    )
-    problem = (
-        f"'{ERROR_PREFIX} bug ' || id || ' {name} is not an ISO-8601 timestamp: ' "
-        f"|| left(f.{name}::VARCHAR, 80) || ' (in ' || filename || ')'"
-    )
-    return (
-        f"CASE WHEN {kind} = 'NULL' OR {text} = '' THEN NULL "
-        f"ELSE coalesce(CASE WHEN {kind} = 'VARCHAR' THEN {parsed} END, error({problem})) END"
     )
 
 
@@ -111,7 +113,8 @@ def _steps(value: str) -> str:
 def _deduplicated(relation: str, duplicate_ids: Collection[int] | None) -> str:
     last = "QUALIFY row_number() OVER (PARTITION BY id ORDER BY filename DESC, position DESC) = 1"
     if duplicate_ids is None:
-        return f"SELECT * FROM {relation} {last}"
+        # bugs without an id are no duplicates of each other: each is quarantined on its own
+        return f"SELECT * FROM {relation} WHERE id IS NULL UNION ALL SELECT * FROM {relation} WHERE id IS NOT NULL {last}"
     if not duplicate_ids:
         return f"SELECT * FROM {relation}"
     ids = "[" + ", ".join(str(int(i)) for i in sorted(set(duplicate_ids))) + "]::BIGINT[]"
@@ -130,15 +133,17 @@ def bug_rows_sql(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     duplicate_ids: Collection[int] | None = None,
+    with_problems: bool = False,
 ) -> str:
     """A SELECT of exactly the `bugs` columns (in `BUGS` order), one row per bug id.
 
     `files` is a glob or a list of `StagedBodies` files, whose bodies are `/bugs` responses
     (a JSON object with a `bugs` array) of at most `max_body_bytes`; the semantics are those of
-    the module docstring. Running it raises a `duckdb.Error` whose message contains
-    `ERROR_PREFIX` for a bug without a valid id or with a broken timestamp: see
-    `raise_for_bug_rows_error`. Values are inlined (file names quoted), so the SQL can be
-    handed to `merge` as a source as is.
+    the module docstring. A bug that cannot be a row (not an object, no valid id, a broken
+    timestamp) is left out; with `with_problems` every bug is kept and four columns follow
+    the `bugs` columns: `body_file` and `body_position` (where it was), `problem_field` and
+    `problem_value` (NULL for a good row), so the caller can quarantine the bad ones. Values
+    are inlined (file names quoted), so the SQL can be handed to `merge` as a source as is.
 
     Deduplication needs a window over every bug, which DuckDB cannot spill, so a caller that
     knows which ids occur more than once (the client decodes every id anyway) passes them as
@@ -148,9 +153,18 @@ def bug_rows_sql(
     """
     synced = timestamptz_literal(synced_at)
     max_object = max(int(max_body_bytes), MIN_MAX_BODY_BYTES)
-    no_id = (
-        f"'{ERROR_PREFIX} bug has no valid integer ''id'' (in ' || filename || '): ' "
-        f"|| left(bug::VARCHAR, 200)"
+    problem_field, problem_value = first_problem(
+        [
+            (f"{json_kind('bug')} <> 'OBJECT'", "bug", "coalesce(bug::VARCHAR, 'null')"),
+            ("id IS NULL", "id", "coalesce(f.id::VARCHAR, left(bug::VARCHAR, 200))"),
+            (_timestamp_invalid("reported_at"), "reported_at", "f.reported_at"),
+            (_timestamp_invalid("exported_at"), "exported_at", "f.exported_at"),
+        ]
+    )
+    kept = (
+        ", filename AS body_file, position AS body_position, problem_field, problem_value"
+        if with_problems
+        else ""
     )
     return f"""
 WITH bodies AS (
@@ -178,10 +192,13 @@ prepared AS (
         {json_string("f.expected_result")} AS expected_text,
         {json_string("f.actual_result")} AS actual_text
     FROM latest
+),
+checked AS (
+    SELECT *, {problem_field} AS problem_field, {problem_value} AS problem_value FROM prepared
 )
 SELECT
     CAST({int(customer_id)} AS BIGINT) AS customer_id,
-    CASE WHEN id IS NULL THEN error({no_id}) ELSE id END AS id,
+    id,
     {json_id("f.test.id")} AS test_id,
     {json_id("f.product.id")} AS product_id,
     {json_id("f.test_feature.id")} AS test_feature_id,
@@ -201,14 +218,7 @@ SELECT
     {_timestamp("exported_at")} AS exported_at,
     {synced} AS synced_at,
     CAST(bug AS JSON) AS raw
-FROM prepared
+    {kept}
+FROM checked
+{"" if with_problems else "WHERE problem_field IS NULL"}
 """
-
-
-def raise_for_bug_rows_error(error: Exception, describe_file: dict[str, str] | None = None) -> None:
-    """Re-raise a DuckDB error of `bug_rows_sql` as a `TestIOResponseError`; else do nothing.
-
-    `describe_file` maps a body file to what a reader should see instead (e.g. "the /bugs
-    response for tests 1, 2, 3").
-    """
-    raise_for_row_error(error, ERROR_PREFIX, describe_file)

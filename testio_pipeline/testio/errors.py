@@ -97,6 +97,12 @@ class TestIOAuthError(TestIOHTTPError):
     """401 or 403: the token is missing, wrong, or lacks access to the resource."""
 
 
+def token_refused(error: BaseException) -> bool:
+    """A 401: the token itself is refused, so every other request fails the same way (a 403
+    only refuses one resource, e.g. a revoked product, and stays that resource's problem)."""
+    return isinstance(error, TestIOAuthError) and error.status == 401
+
+
 class TestIONotFoundError(TestIOHTTPError):
     """404: the product, test or bug does not exist (or is not visible to this token)."""
 

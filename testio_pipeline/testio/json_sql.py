@@ -6,8 +6,9 @@ or a timestamp means the same thing in every table whichever side parsed it:
 - an id is an integer, or a string of ASCII digits (surrounding whitespace allowed), within
   BIGINT; anything else (bool, float, object, missing) is NULL;
 - a timestamp is null, missing or blank (NULL), or an ISO-8601 string with an offset (`+02:00`,
-  `+0200`, `+02`, `Z`, that UTC instant) or without one (taken as UTC); anything else fails
-  loudly through DuckDB's `error()` with a message that starts with the caller's prefix;
+  `+0200`, `+02`, `Z`, that UTC instant) or without one (taken as UTC); anything else is
+  invalid: the row builders mark the record with a problem (`first_problem`) instead of
+  failing, and the sync quarantines it;
 - "whitespace" follows Python's `str.strip`.
 
 Each helper takes a SQL expression of type JSON (NULL for a missing key) and returns SQL text.
@@ -15,12 +16,10 @@ Each helper takes a SQL expression of type JSON (NULL for a missing key) and ret
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from testio_pipeline.testio.errors import TestIOResponseError
 
 # python's str.isspace set (what str.strip removes), as an RE2 class
 WS = r"[\s\v\x{1c}-\x{1f}\x{85}\p{Z}]"
@@ -119,19 +118,49 @@ def strip(text: str) -> str:
     return f"regexp_replace({text}, '^{WS}+|{WS}+$', '', 'g')"
 
 
-def json_timestamp(value: str, problem: str) -> str:
-    """`value` as TIMESTAMPTZ per the module docstring; `problem` is the SQL text of the error
-    message raised for a value that is not a timestamp."""
+def _parsed_timestamp(value: str) -> tuple[str, str]:
+    """(the stripped string of `value`, that string as TIMESTAMPTZ or NULL)."""
     text = strip(json_string(value))
     parsed = (
         f"CASE WHEN regexp_matches({text}, '{OFFSET}') THEN TRY_CAST({text} AS TIMESTAMPTZ) "
         f"ELSE timezone('UTC', TRY_CAST({text} AS TIMESTAMP)) END"
     )
+    return text, parsed
+
+
+def json_timestamp(value: str) -> str:
+    """`value` as TIMESTAMPTZ per the module docstring; NULL where `json_timestamp_invalid`."""
+    text, parsed = _parsed_timestamp(value)
     return (
         f"CASE WHEN {json_kind(value)} = 'NULL' OR {text} = '' THEN NULL "
-        f"ELSE coalesce(CASE WHEN json_type({value}) = 'VARCHAR' THEN {parsed} END, "
-        f"error({problem})) END"
+        f"WHEN json_type({value}) = 'VARCHAR' THEN {parsed} END"
     )
+
+
+def json_timestamp_invalid(value: str) -> str:
+    """True where `value` is present but not a timestamp (the record is quarantined)."""
+    text, parsed = _parsed_timestamp(value)
+    return (
+        f"(NOT ({json_kind(value)} = 'NULL' OR coalesce({text} = '', false)) "
+        f"AND (CASE WHEN json_type({value}) = 'VARCHAR' THEN {parsed} END) IS NULL)"
+    )
+
+
+def first_problem(checks: Sequence[tuple[str, str, str]]) -> tuple[str, str]:
+    """SQL (field, value) of the first failing check, NULL when all pass.
+
+    Each check is (SQL boolean "this field is broken", field name, SQL of the raw value). A
+    record with a problem is not stored: it becomes a `skipped_records` row naming the field
+    and the value, so one bad record never stops the rest (see `sync.quarantine`).
+    """
+    field = "CASE " + " ".join(f"WHEN {bad} THEN {literal(name)}" for bad, name, _ in checks)
+    value = "CASE " + " ".join(f"WHEN {bad} THEN left(({raw})::VARCHAR, {RAW_VALUE_CHARS})"
+                               for bad, _, raw in checks)
+    return field + " END", value + " END"
+
+
+# how much of a broken value `skipped_records.raw_value` keeps
+RAW_VALUE_CHARS = 500
 
 
 def story_texts(value: str) -> str:
@@ -147,22 +176,3 @@ def story_texts(value: str) -> str:
         f"TRY_CAST({value} AS JSON[]), s -> {text}), s -> s IS NOT NULL) "
         f"ELSE []::VARCHAR[] END"
     )
-
-
-_FILE_IN_MESSAGE = re.compile(r"\(in (.+?)\)")
-
-
-def raise_for_row_error(
-    error: Exception, prefix: str, describe_file: dict[str, str] | None = None
-) -> None:
-    """Re-raise a DuckDB error raised by a row builder's `error()` (its message carries
-    `prefix`) as a `TestIOResponseError`, naming the file as `describe_file` says; else do
-    nothing, so the caller re-raises other errors as they are."""
-    message = str(error)
-    if prefix not in message:
-        return
-    detail = message[message.index(prefix) + len(prefix) :].strip()
-    match = _FILE_IN_MESSAGE.search(detail)
-    if match and describe_file and match.group(1) in describe_file:
-        detail = detail.replace(match.group(0), f"(in {describe_file[match.group(1)]})")
-    raise TestIOResponseError(detail) from error

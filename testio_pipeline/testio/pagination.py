@@ -39,6 +39,11 @@ class SkippedRecord:
     end_at_before: datetime | None
     end_at_after: datetime | None
     reason: str
+    # what was wrong with a record that was served but cannot be stored (None for a hole)
+    record_id: int | None = None
+    field: str | None = None
+    value: str | None = None
+    test_id: int | None = None  # the test a skipped bug belongs to
 
 
 def _end_at(value: Any) -> datetime | None:
@@ -100,16 +105,26 @@ async def iter_test_pages(
             slots = await pending.popleft()
             pages += 1
             fresh: list[ListedTest] = []
-            for slot in slots:
+            for index, slot in enumerate(slots):
+                position = (pages - 1) * per_page + index
                 if isinstance(slot, Hole):
-                    open_holes.append(
-                        SkippedRecord(
-                            endpoint, product_id, slot.position, last_end_at, None, slot.reason
-                        )
+                    hole = SkippedRecord(
+                        endpoint, product_id, slot.position, last_end_at, None, slot.reason
                     )
+                elif slot.id is None:
+                    # served, but without an id the record cannot be stored or told apart
+                    hole = SkippedRecord(
+                        endpoint, product_id, position, last_end_at, None,
+                        "the test has no valid integer id", field="id", value=slot.bad_id,
+                    )
+                else:
+                    hole = None
+                if hole is not None:
+                    open_holes.append(hole)
                     warn(
                         f"tests: product {product_id}: skipping the test at position "
-                        f"{slot.position}, the API fails on it: {slot.reason}"
+                        f"{hole.position}: {hole.reason}"
+                        + (f" ({hole.value})" if hole.value else "")
                     )
                     continue
                 end_at = _end_at(slot.end_at)
@@ -119,7 +134,7 @@ async def iter_test_pages(
                 if slot.id in seen:
                     continue
                 seen.add(slot.id)
-                fresh.append(slot)
+                fresh.append(replace(slot, listing_position=position))
             if fresh:
                 yielded += len(fresh)
                 yield fresh

@@ -20,8 +20,9 @@ those of the warehouse contract (ids, strings and timestamps as in `json_sql`):
   `product_id` is the test's embedded `product.id`; `howtofind` falls back to `location`;
   `user_stories` are texts; `enable_*` nulls are false; an id seen twice keeps the last
   occurrence in listing order;
-- a test feature without a valid `id`, or a test with a broken `start_at` / `end_at`, fails
-  loudly naming the test and the page (`raise_for_test_rows_error`).
+- a test without a valid `id`, with a broken `start_at` / `end_at`, or with a test feature
+  without a valid `id` is not a row: it is quarantined (`rejected_tests_sql` names the field
+  and the value) and the rest of its page is stored.
 """
 
 from __future__ import annotations
@@ -33,18 +34,17 @@ from pathlib import Path
 from testio_pipeline.testio.json_sql import (
     json_id,
     json_text,
+    first_problem,
     json_timestamp,
+    json_timestamp_invalid,
     json_truthy,
     literal,
-    raise_for_row_error,
     staged_bodies_sql,
     story_texts,
     timestamptz_literal,
 )
 from testio_pipeline.testio.settings import FINAL_TEST_STATUSES
 
-# DuckDB's `error()` messages of this module start with it, so a caller can tell them apart
-ERROR_PREFIX = "test_rows:"
 # the JSON reader holds a whole page in one buffer; a test page is ~80 KB at 25 tests
 MIN_MAX_BODY_BYTES = 1 << 20
 
@@ -90,30 +90,46 @@ items AS (
 """
 
 
-def _when(name: str, test_id: str) -> str:
-    problem = (
-        f"'{ERROR_PREFIX} test ' || {test_id} || ' {name} is not an ISO-8601 timestamp: ' "
-        f"|| left(f.{name}::VARCHAR, 80) || ' (in ' || filename || ')'"
+def _test_problem() -> tuple[str, str]:
+    """(field, raw value) of the first thing that keeps a test from being a row, else NULLs.
+    A test feature without a valid id is a problem of its test: the snapshot is one record."""
+    item_id = json_id("json_extract(x, '$.id')")
+    broken_items = f"list_filter(TRY_CAST(f.features AS JSON[]), x -> ({item_id}) IS NULL)"
+    return first_problem(
+        [
+            (f"{json_id('f.id')} IS NULL", "id", "coalesce(f.id::VARCHAR, left(test::VARCHAR, 200))"),
+            (json_timestamp_invalid("f.start_at"), "start_at", "f.start_at"),
+            (json_timestamp_invalid("f.end_at"), "end_at", "f.end_at"),
+            (f"len({broken_items}) > 0", "features[].id", f"{broken_items}[1]"),
+        ]
     )
-    return json_timestamp(f"f.{name}", problem)
 
 
 def test_rows_sql(
     listed: str, customer_id: int, synced_at: datetime, *, place: bool = False
 ) -> str:
     """A SELECT of exactly the `tests` columns (in `TESTS` order) from `listed`, a relation of
-    `listed_tests_sql`'s shape; values inlined, ready to be a `merge` source.
+    `listed_tests_sql`'s shape; values inlined, ready to be a `merge` source. Records with a
+    problem (no valid id, a broken `start_at` / `end_at`) are left out.
 
-    `place` adds where each record was listed (`page_file`, `position`), for rows parsed
-    before the listing has chosen its records (`chosen_tests_sql`)."""
-    test_id = json_id("f.id")
-    no_id = f"'{ERROR_PREFIX} a test has no valid integer ''id'' (in ' || filename || ')'"
+    `place` keeps every record and adds where it was listed (`page_file`, `position`) and its
+    problem (`problem_field`, `problem_value`, NULL when the row is good), for rows parsed
+    before the listing has chosen its records (`chosen_tests_sql`, `rejected_tests_sql`)."""
     finals = ", ".join(literal(s) for s in sorted(FINAL_TEST_STATUSES))
+    problem_field, problem_value = _test_problem()
+    kept = (
+        ", filename AS page_file, position, problem_field, problem_value"
+        if place
+        else "WHERE problem_field IS NULL"
+    )
     return f"""
-WITH fields AS ({_with_fields(listed)})
+WITH fields AS ({_with_fields(listed)}),
+checked AS (
+    SELECT *, {problem_field} AS problem_field, {problem_value} AS problem_value FROM fields
+)
 SELECT
     CAST({int(customer_id)} AS BIGINT) AS customer_id,
-    coalesce({test_id}, error({no_id})) AS id,
+    {json_id("f.id")} AS id,
     CAST(product_id AS BIGINT) AS product_id,
     {json_id("f.section.id")} AS section_id,
     CASE WHEN {json_truthy("f.title")} THEN {json_text("f.title")}
@@ -122,16 +138,17 @@ SELECT
     {json_text("f.review_status")} AS review_status,
     {json_text("f.testing_type")} AS testing_type,
     coalesce({json_text("f.status")} IN ({finals}), false) AS is_final,
-    {_when("start_at", test_id)} AS start_at,
-    {_when("end_at", test_id)} AS end_at,
+    {json_timestamp("f.start_at")} AS start_at,
+    {json_timestamp("f.end_at")} AS end_at,
     {json_text("f.created_by")} AS created_by,
     {json_text("f.submitted_by")} AS submitted_by,
     {timestamptz_literal(synced_at)} AS synced_at,
     CAST(NULL AS TIMESTAMPTZ) AS bugs_synced_at,
     CAST(NULL AS BOOLEAN) AS bugs_synced_final,
     CAST(test AS JSON) AS raw
-    {", filename AS page_file, position" if place else ""}
-FROM fields
+    {kept if place else ""}
+FROM checked
+{"" if place else kept}
 """
 
 
@@ -139,32 +156,34 @@ def test_feature_rows_sql(
     listed: str, customer_id: int, synced_at: datetime, *, place: bool = False
 ) -> str:
     """A SELECT of exactly the `test_features` columns (in `TEST_FEATURES` order), one row
-    per test feature id, from `listed` (see `test_rows_sql`).
+    per test feature id, from `listed` (see `test_rows_sql`). Without `place`, only the
+    items of records `test_rows_sql` keeps.
 
     `place` adds where each item was listed (`page_file`, `position`, `item_position`) and
     keeps every item: `chosen_test_features_sql` deduplicates once the listing is done."""
-    no_id = (
-        f"'{ERROR_PREFIX} a test feature of test ' || test_id || ' has no valid integer "
-        f"''id'': ' || left(item::VARCHAR, 200) || ' (in ' || filename || ')'"
-    )
+    test_problem = _test_problem()[0]
     return f"""
 WITH tests AS (
     SELECT filename, position, {json_id("f.id")} AS test_id,
            {json_id("f.product.id")} AS product_id,
-           TRY_CAST(f.features AS JSON[]) AS features
+           TRY_CAST(f.features AS JSON[]) AS features,
+           {test_problem} AS test_problem
     FROM ({_with_fields(listed)})
 ),
 items AS (
-    SELECT filename, position, test_id, product_id,
+    SELECT filename, position, test_id, product_id, test_problem,
            unnest(features) AS item, unnest(range(len(features))) AS item_position
     FROM tests
 ),
-fields AS (
+parsed AS (
     SELECT *, json_transform(item, {literal(_FEATURE_FIELDS)}) AS g FROM items
+),
+fields AS (
+    SELECT * FROM parsed {"" if place else _GOOD_ITEMS}
 )
 SELECT
     CAST({int(customer_id)} AS BIGINT) AS customer_id,
-    coalesce({json_id("g.id")}, error({no_id})) AS id,
+    {json_id("g.id")} AS id,
     test_id,
     {json_id("g.feature_id")} AS feature_id,
     product_id,
@@ -181,6 +200,11 @@ SELECT
 FROM fields
 {"" if place else _LAST_ITEM.format(id=json_id("g.id"), file="filename")}
 """
+
+
+# without `place`: the items of good records only (the sync leaves the others out through
+# its selection, see `rejected_tests_sql`)
+_GOOD_ITEMS = "WHERE test_problem IS NULL"
 
 
 # "an id seen twice keeps the last occurrence in listing order": page files are named in
@@ -202,7 +226,8 @@ def chosen_tests_sql(files: Sequence[str | Path], selection: str, columns: Seque
     selected = ", ".join("s.product_id" if c == "product_id" else f"t.{c}" for c in columns)
     return (
         f"SELECT {selected} FROM {_parquet(files)} AS t "
-        f"JOIN {selection} AS s ON t.page_file = s.filename AND t.position = s.position"
+        f"JOIN {selection} AS s ON t.page_file = s.filename AND t.position = s.position "
+        f"WHERE t.problem_field IS NULL"
     )
 
 
@@ -210,7 +235,8 @@ def chosen_test_features_sql(
     files: Sequence[str | Path], selection: str, columns: Sequence[str]
 ) -> str:
     """`columns` (the `test_features` columns) of the items of the records in `selection`,
-    from Parquet `files` of `test_feature_rows_sql(..., place=True)` rows, one row per id."""
+    from Parquet `files` of `test_feature_rows_sql(..., place=True)` rows, one row per id.
+    `selection` holds only good records (see `rejected_tests_sql`)."""
     selected = ", ".join(f"t.{c}" for c in columns)
     return (
         f"SELECT {selected} FROM {_parquet(files)} AS t "
@@ -219,18 +245,21 @@ def chosen_test_features_sql(
     )
 
 
+def rejected_tests_sql(test_files: Sequence[str | Path], selection: str) -> str:
+    """The records in `selection` that cannot be rows: the columns of `selection`, then
+    `field` and `value` (the first thing wrong), from the Parquet files of `test_rows_sql`
+    with `place`."""
+    return f"""
+SELECT s.*, t.problem_field AS field, t.problem_value AS value
+FROM {_parquet(test_files)} AS t
+JOIN {selection} AS s ON t.page_file = s.filename AND t.position = s.position
+WHERE t.problem_field IS NOT NULL
+"""
+
+
 def _with_fields(listed: str) -> str:
     # json_transform parses each test once for all the fields a row needs
     return f"SELECT *, json_transform(test, {literal(_TEST_FIELDS)}) AS f FROM {listed}"
-
-
-def raise_for_test_rows_error(error: Exception, describe_file: dict[str, str] | None = None) -> None:
-    """Re-raise a DuckDB error of this module's SQL as a `TestIOResponseError`; else nothing.
-
-    `describe_file` maps a page file to what a reader should see instead (e.g. "a page of the
-    tests of product 18559").
-    """
-    raise_for_row_error(error, ERROR_PREFIX, describe_file)
 
 
 # pytest would otherwise collect these functions where test modules import them

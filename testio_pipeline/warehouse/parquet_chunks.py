@@ -230,10 +230,16 @@ class ParquetChunks:
 
 
 def chunk_rows_sql(
-    files: Sequence[Path], columns: Sequence[str], key: str, repeated_keys: set[int]
+    files: Sequence[Path],
+    columns: Sequence[str],
+    key: str,
+    repeated_keys: set[int],
+    *,
+    where: str = "true",
 ) -> str:
-    """`columns` of the rows in Parquet `files`, one row per `key`: a key in `repeated_keys`
-    (seen in more than one chunk) keeps its row from the last chunk (file name order).
+    """`columns` of the rows in Parquet `files` that satisfy `where`, one row per `key`: a
+    key in `repeated_keys` (seen in more than one chunk) keeps its row from the last chunk
+    (file name order).
 
     Only the repeated keys go through a window: a window over every row is what DuckDB cannot
     keep within a small memory limit.
@@ -242,10 +248,10 @@ def chunk_rows_sql(
     selected = ", ".join(columns)
     read = f"read_parquet({listed}, filename = true)"
     if not repeated_keys:
-        return f"SELECT {selected} FROM {read}"
+        return f"SELECT {selected} FROM {read} WHERE {where}"
     keys = "[" + ", ".join(str(int(k)) for k in sorted(repeated_keys)) + "]::BIGINT[]"
     return (
-        f"SELECT {selected} FROM {read} WHERE NOT list_contains({keys}, {key}) "
-        f"UNION ALL SELECT {selected} FROM {read} WHERE list_contains({keys}, {key}) "
+        f"SELECT {selected} FROM {read} WHERE ({where}) AND NOT list_contains({keys}, {key}) "
+        f"UNION ALL SELECT {selected} FROM {read} WHERE ({where}) AND list_contains({keys}, {key}) "
         f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1"
     )

@@ -182,7 +182,13 @@ USERS = TableSpec(
 SKIPPED_RECORDS = TableSpec(
     name="skipped_records",
     key=("customer_id", "run_id", "endpoint", "product_id", "position"),
-    description="Records the API refused to serve even after retries and bisection.",
+    description=(
+        "Records the sync could not store, still open: the API refused to serve them even "
+        "after retries and bisection, or served them in a shape that cannot be typed (no "
+        "valid id, a broken timestamp). The rest of their page was stored; the next run that "
+        "lists their product (tests) or fetches their test's bugs (bugs) tries again and "
+        "clears them when they succeed."
+    ),
     columns=(
         ("customer_id", "BIGINT NOT NULL"),
         ("run_id", "VARCHAR NOT NULL"),
@@ -193,6 +199,34 @@ SKIPPED_RECORDS = TableSpec(
         ("end_at_after", "TIMESTAMPTZ"),
         ("reason", "VARCHAR"),
         ("skipped_at", "TIMESTAMPTZ"),
+        ("asset", "VARCHAR"),
+        ("record_id", "BIGINT"),
+        ("test_id", "BIGINT"),
+        ("field", "VARCHAR"),
+        ("raw_value", "VARCHAR"),
+    ),
+)
+
+SYNC_FAILURES = TableSpec(
+    name="sync_failures",
+    key=("customer_id", "asset", "scope"),
+    description=(
+        "Parts of the account whose sync failed after retries and that kept their previous "
+        "rows: a product whose test listing or feature catalog answered an error (403, 404, "
+        "persistent 5xx), a /bugs batch. Still open: the next run that tries the part again "
+        "clears it when it succeeds."
+    ),
+    columns=(
+        ("customer_id", "BIGINT NOT NULL"),
+        ("asset", "VARCHAR NOT NULL"),
+        ("scope", "VARCHAR NOT NULL"),
+        ("product_id", "BIGINT"),
+        ("test_ids", "BIGINT[]"),
+        ("endpoint", "VARCHAR"),
+        ("status", "INTEGER"),
+        ("message", "VARCHAR"),
+        ("run_id", "VARCHAR"),
+        ("failed_at", "TIMESTAMPTZ"),
     ),
 )
 
@@ -205,6 +239,7 @@ INGEST_TABLES: tuple[TableSpec, ...] = (
     BUGS,
     USERS,
     SKIPPED_RECORDS,
+    SYNC_FAILURES,
 )
 TABLES_BY_NAME: dict[str, TableSpec] = {spec.name: spec for spec in INGEST_TABLES}
 

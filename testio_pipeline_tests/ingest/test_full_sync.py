@@ -90,7 +90,7 @@ def test_a_sync_process_never_loads_pandas_numpy_or_pyarrow(tmp_path):
     # `?` parameter, pyarrow imports pandas to build an Arrow table (see warehouse/sql_values)
     sim = Simulator(SimulatorConfig(size="small", seed=5))
     with served(sim, tmp_path / "testio.duckdb") as account:
-        code = f"""
+        code = """
 import os, sys
 os.environ.update(TESTIO_API_TOKEN=sys.argv[1], TESTIO_API_BASE_URL=sys.argv[2],
                   TESTIO_DUCKDB_PATH=sys.argv[3], DAGSTER_HOME=sys.argv[4])

@@ -3,6 +3,7 @@ built and merged by DuckDB into a real warehouse file."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,6 @@ import pytest
 
 from testio_pipeline.defs.resources import WarehouseResource
 from testio_pipeline.sync.bugs import sync_bugs
-from testio_pipeline.testio.errors import TestIOResponseError
 from testio_pipeline.warehouse.connection import open_for_write
 from testio_pipeline_tests.testio.fake_api import FakeTestIO, error, make_client
 
@@ -80,6 +80,9 @@ def test_a_batch_failing_after_retries_leaves_its_tests_unstamped(warehouse: War
     report = run_sync(api, warehouse)
     assert [f.scope for f in report.failures] == ["tests 4, 5, 6"]
     assert "not yours" in report.failures[0].message and report.failures[0].endpoint == "GET /bugs"
+    assert rows(warehouse, "SELECT asset, scope, status, test_ids FROM sync_failures") == [
+        ("bugs", "tests 4, 5, 6", 403, [4, 5, 6])
+    ]
     assert rows(warehouse, "SELECT DISTINCT test_id FROM bugs ORDER BY 1") == [
         (t,) for t in (1, 2, 3, 7, 8, 9, 10, 11, 12)
     ]
@@ -88,26 +91,51 @@ def test_a_batch_failing_after_retries_leaves_its_tests_unstamped(warehouse: War
     second = run_sync(api, warehouse)
     assert not second.failures and second.notes["tests_needing_bugs"] == len({4, 5, 6, 1, 3, 7, 9, 11})
     assert rows(warehouse, "SELECT count(*) FROM bugs") == [(24,)]
+    assert rows(warehouse, "SELECT count(*) FROM sync_failures") == [(0,)]
 
 
-def test_a_bug_without_an_id_fails_its_batch_loudly(warehouse: WarehouseResource) -> None:
-    api = api_with_bugs()
-    api.bugs[5].append({"title": "no id", "test": {"id": 5}})
-    report = run_sync(api, warehouse)
-    (failure,) = report.failures
-    assert failure.scope == "tests 4, 5, 6" and "no valid integer 'id'" in failure.message
-    assert rows(warehouse, "SELECT count(*) FROM bugs WHERE test_id IN (4, 5, 6)") == [(0,)]
-
-
-def test_a_broken_timestamp_fails_the_step_naming_the_batch_and_writes_nothing(
+def test_a_bug_without_an_id_is_skipped_and_the_rest_of_its_batch_stored(
     warehouse: WarehouseResource,
 ) -> None:
     api = api_with_bugs()
-    api.bugs[8][1]["reported_at"] = "last tuesday"
-    with pytest.raises(TestIOResponseError, match=r"bug 81 reported_at .*tests 7, 8, 9"):
-        run_sync(api, warehouse)
-    assert rows(warehouse, "SELECT count(*) FROM bugs") == [(0,)]
-    assert rows(warehouse, "SELECT count(*) FROM tests WHERE bugs_synced_at IS NOT NULL") == [(0,)]
+    run_sync(api, warehouse)
+    api.bugs[5].append({"title": "no id", "test": {"id": 5}})
+    api.bugs[5][0]["title"] = "changed"
+    report = run_sync(api, warehouse, run_id="r2")
+    (skipped,) = report.skipped
+    assert (skipped.field, skipped.test_id, skipped.record_id) == ("id", 5, None)
+    assert '"no id"' in skipped.value and not report.failures
+    # the good bugs of the batch are stored, test 5 keeps its earlier bugs and stays unstamped
+    assert rows(warehouse, "SELECT title FROM bugs WHERE id = 50") == [("changed",)]
+    assert rows(warehouse, "SELECT count(*) FROM bugs WHERE test_id IN (4, 5, 6)") == [(6,)]
+    assert rows(warehouse, "SELECT bugs_synced_final FROM tests WHERE id = 5") == [(False,)]
+    assert rows(
+        warehouse, "SELECT asset, test_id, field, run_id FROM skipped_records"
+    ) == [("bugs", 5, "id", "r2")]
+    # once the API serves it correctly, the next run stores it and clears the record
+    api.bugs[5][-1]["id"] = 59
+    run_sync(api, warehouse, run_id="r3")
+    assert rows(warehouse, "SELECT title FROM bugs WHERE id = 59") == [("no id",)]
+    assert rows(warehouse, "SELECT count(*) FROM skipped_records") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("reported_at", "last tuesday"), ("exported_at", 1700000000)]
+)
+def test_a_bug_with_a_broken_timestamp_is_quarantined_with_its_value(
+    warehouse: WarehouseResource, field: str, value: Any
+) -> None:
+    api = api_with_bugs()
+    api.bugs[8][1][field] = value
+    report = run_sync(api, warehouse, run_id="r1")
+    (skipped,) = report.skipped
+    assert (skipped.record_id, skipped.test_id, skipped.field) == (81, 8, field)
+    assert rows(warehouse, "SELECT count(*) FROM bugs") == [(23,)]
+    assert rows(warehouse, "SELECT count(*) FROM tests WHERE bugs_synced_at IS NOT NULL") == [(11,)]
+    assert rows(
+        warehouse,
+        "SELECT record_id, product_id, position, field, raw_value, endpoint FROM skipped_records",
+    ) == [(81, 1, 3, field, json.dumps(value), "GET /bugs?filter_test_cycle_ids=7,8,9")]
 
 
 def test_a_bug_served_twice_is_stored_once(warehouse: WarehouseResource) -> None:

@@ -4,7 +4,6 @@ loud failures, deduplication. The cases of the former Python `bug_row`, run thro
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,8 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from testio_pipeline.testio.bug_rows import bug_rows_sql, raise_for_bug_rows_error
-from testio_pipeline.testio.errors import TestIOResponseError
+from testio_pipeline.testio.bug_rows import bug_rows_sql
 from testio_pipeline.warehouse.schema import BUGS, ensure_schema
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
 from testio_pipeline_tests.testio.records import utc, with_, without
@@ -176,36 +174,51 @@ def test_timestamps_become_utc(tmp_path: Path, text: str | None, expected: datet
     assert (row["reported_at"], row["exported_at"]) == (expected, expected)
 
 
+def problems(tmp_path: Path, *bodies: list[Any] | bytes) -> list[tuple]:
+    """(id, body position, problem field, problem value) of every bug `with_problems` marks."""
+    files = write_bodies(tmp_path / "problems", *bodies)
+    sql = bug_rows_sql(files, CUSTOMER, SYNCED, with_problems=True)
+    return duckdb.connect().execute(
+        f"SELECT id, body_position, problem_field, problem_value FROM ({sql}) "
+        "WHERE problem_field IS NOT NULL ORDER BY body_file, body_position"
+    ).fetchall()
+
+
 @pytest.mark.parametrize(("column", "value"), [("reported_at", "last tuesday"), ("exported_at", 1700000000)])
-def test_a_broken_timestamp_fails_loudly_naming_the_bug_and_its_file(
+def test_a_broken_timestamp_marks_the_bug_with_its_field_and_value(
     tmp_path: Path, column: str, value: Any
 ) -> None:
-    with pytest.raises(duckdb.Error) as caught:
-        one(tmp_path, with_(BUG, **{column: value}))
-    (body,) = [i for i in ids_in(caught.value)]
-    assert body.endswith("#00000000")
-    with pytest.raises(TestIOResponseError, match=rf"bug 2231457 {column} .* \(in batch 7\)"):
-        raise_for_bug_rows_error(caught.value, {body: "batch 7"})
+    broken = with_(BUG, **{column: value})
+    assert [r["id"] for r in load(tmp_path, [with_(BUG, id=1), broken])] == [1]
+    assert problems(tmp_path, [with_(BUG, id=1), broken]) == [
+        (2231457, 1, column, json.dumps(value))
+    ]
 
 
 @pytest.mark.parametrize("bad_id", ["missing", None, "abc", True, 1.5, {"id": 1}])
-def test_a_bug_without_a_valid_id_fails_loudly_naming_its_file(tmp_path: Path, bad_id: Any) -> None:
+def test_a_bug_without_a_valid_id_is_marked_not_stored(tmp_path: Path, bad_id: Any) -> None:
     bug = without(BUG, "id") if bad_id == "missing" else with_(BUG, id=bad_id)
-    with pytest.raises(duckdb.Error) as caught:
-        load(tmp_path, [with_(BUG, id=1)], [bug], duplicate_ids=())
-    (body,) = ids_in(caught.value)
-    assert body.endswith("#00000001")
-    with pytest.raises(TestIOResponseError, match=r"no valid integer 'id' \(in tests 1, 2\).*Checkout"):
-        raise_for_bug_rows_error(caught.value, {body: "tests 1, 2"})
+    assert [r["id"] for r in load(tmp_path, [with_(BUG, id=1)], [bug], duplicate_ids=())] == [1]
+    ((bug_id, position, field, value),) = problems(tmp_path, [with_(BUG, id=1)], [bug])
+    assert (bug_id, position, field) == (None, 0, "id")
+    # the broken id, or the bug itself when it has none
+    expected = '{"' if bad_id in ("missing", None) else json.dumps(bad_id, separators=(",", ":"))
+    assert value.startswith(expected)
 
 
-def ids_in(error: Exception) -> list[str]:
-    """The body ids an error message names ("(in <id>)")."""
-    return re.findall(r"\(in ([^)]+#\d+)\)", str(error))
+@pytest.mark.parametrize("item", ["a string", 42, None, [1, 2]])
+def test_a_bug_that_is_not_an_object_is_marked_and_the_others_kept(tmp_path: Path, item: Any) -> None:
+    assert [r["id"] for r in load(tmp_path, [with_(BUG, id=1), item, with_(BUG, id=2)])] == [1, 2]
+    marked = problems(tmp_path, [with_(BUG, id=1), item, with_(BUG, id=2)])
+    assert [p[1:3] for p in marked] == [(1, "bug")]
 
 
-def test_other_duckdb_errors_are_left_alone() -> None:
-    raise_for_bug_rows_error(duckdb.CatalogException("no table bugs"), {})
+def test_the_select_with_problems_adds_where_and_why_after_the_bugs_columns(tmp_path: Path) -> None:
+    files = write_bodies(tmp_path, [BUG])
+    cursor = duckdb.connect().execute(bug_rows_sql(files, CUSTOMER, SYNCED, with_problems=True))
+    assert [d[0] for d in cursor.description] == [
+        *BUGS.column_names, "body_file", "body_position", "problem_field", "problem_value"
+    ]
 
 
 def test_the_last_occurrence_of_a_bug_wins_across_and_within_files(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from testio_pipeline.testio.bodies import BugBody
-from testio_pipeline.testio.errors import TestIOHTTPError, TestIOResponseError
+from testio_pipeline.testio.errors import TestIOHTTPError
 
 from .fake_api import FakeTestIO, ListLogger, error, make_client, run
 
@@ -137,13 +137,13 @@ def test_a_malformed_body_is_retried_and_then_kept() -> None:
     assert len(api.requests) == 2
 
 
-def test_a_bug_without_an_id_fails_its_batch_at_once_naming_the_request() -> None:
+def test_a_bug_without_an_id_keeps_its_batch_and_is_left_to_the_row_builder() -> None:
     api = FakeTestIO(bugs={1: [{"id": 10}, {"title": "no id"}], 2: [bug(20, 2)]})
     batches = batches_of(api, [1, 2], bug_batch_size=1)
-    (failed,) = [b for b in batches if b.error is not None]
-    assert failed.test_ids == (1,) and isinstance(failed.error, TestIOResponseError)
-    assert "filter_test_cycle_ids=1" in str(failed.error) and "bugs[1]" in str(failed.error)
-    # a broken payload is not retried: one request per batch
+    assert [b.error for b in batches] == [None, None]
+    assert sorted(b.bug_ids for b in batches) == [(10,), (20,)]
+    assert any(b'"no id"' in b.body for b in batches)
+    # a broken record is not retried: one request per batch
     assert len(api.requests) == 2
 
 

@@ -12,12 +12,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from testio_pipeline.testio.errors import TestIOResponseError
+from testio_pipeline.testio.bodies import valid_id
 from testio_pipeline.testio.test_rows import (
     chosen_test_features_sql,
     chosen_tests_sql,
     listed_tests_sql,
-    raise_for_test_rows_error,
+    rejected_tests_sql,
     test_feature_rows_sql,
     test_rows_sql,
 )
@@ -54,7 +54,8 @@ def rows(
     chosen: list[tuple[int, int, int]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(tests rows, test_features rows) of `pages`; `chosen` is (page, position, product_id)
-    per test to keep, by default every record under PRODUCT."""
+    per test to keep, by default every record under PRODUCT. Rejected records are in
+    `last_rejected` (id, field, value)."""
     # staged as the sync stages them: two pages a file, each page known by its id
     stage = StagedBodies("tests", directory=tmp_path, bodies_per_file=2)
     page_ids = [
@@ -67,39 +68,48 @@ def rows(
         chosen = [(n, p, PRODUCT) for n, page in enumerate(pages) for p in range(len(page))]
     con = duckdb.connect()
     ensure_schema(con)
-    con.execute("CREATE TEMP TABLE selection (filename VARCHAR, position BIGINT, product_id BIGINT)")
+    con.execute(
+        "CREATE TEMP TABLE selection (filename VARCHAR, position BIGINT, product_id BIGINT, id BIGINT)"
+    )
     con.executemany(
-        "INSERT INTO selection VALUES (?, ?, ?)", [(page_ids[n], p, pid) for n, p, pid in chosen]
+        "INSERT INTO selection VALUES (?, ?, ?, ?)",
+        [(page_ids[n], p, pid, _id(pages[n][p].get("id"))) for n, p, pid in chosen],
     )
     con.execute(f"CREATE TEMP TABLE listed AS {listed_tests_sql(files, 'selection', max_body_bytes=0)}")
-    try:
-        # through the warehouse tables: the SELECTs fit the contract's columns and types
-        con.execute(f"INSERT INTO tests {test_rows_sql('listed', CUSTOMER, SYNCED)}")
-        con.execute(f"INSERT INTO test_features {test_feature_rows_sql('listed', CUSTOMER, SYNCED)}")
-        tests = _dicts(con, "SELECT * FROM tests ORDER BY id")
-        features = _dicts(con, "SELECT * FROM test_features ORDER BY id")
-        # the sync's way must give the same rows: every record parsed with its place into
-        # Parquet first, the chosen ones picked afterwards
-        all_records = f"({listed_tests_sql(files, None, max_body_bytes=0)})"
-        for table, sql in (
-            ("tests", test_rows_sql(all_records, CUSTOMER, SYNCED, place=True)),
-            ("test_features", test_feature_rows_sql(all_records, CUSTOMER, SYNCED, place=True)),
-        ):
-            con.execute(f"COPY ({sql}) TO '{tmp_path / table}.parquet' (FORMAT parquet)")
-        con.execute("DELETE FROM test_features; DELETE FROM tests")
-        tests_chunk, features_chunk = [tmp_path / "tests.parquet"], [tmp_path / "test_features.parquet"]
-        con.execute(f"INSERT INTO tests {chosen_tests_sql(tests_chunk, 'selection', TESTS.column_names)}")
-        con.execute(
-            "INSERT INTO test_features "
-            + chosen_test_features_sql(features_chunk, "selection", TEST_FEATURES.column_names)
-        )
-    except duckdb.Error as error:
-        raise_for_test_rows_error(error, {page: f"page {n}" for n, page in enumerate(page_ids)})
-        raise
+    # through the warehouse tables: the SELECTs fit the contract's columns and types
+    con.execute(f"INSERT INTO tests {test_rows_sql('listed', CUSTOMER, SYNCED)}")
+    con.execute(f"INSERT INTO test_features {test_feature_rows_sql('listed', CUSTOMER, SYNCED)}")
+    tests = _dicts(con, "SELECT * FROM tests ORDER BY id")
+    features = _dicts(con, "SELECT * FROM test_features ORDER BY id")
+    # the sync's way must give the same rows: every record parsed with its place into
+    # Parquet first, the rejected ones set aside, the chosen good ones picked afterwards
+    all_records = f"({listed_tests_sql(files, None, max_body_bytes=0)})"
+    for table, sql in (
+        ("tests", test_rows_sql(all_records, CUSTOMER, SYNCED, place=True)),
+        ("test_features", test_feature_rows_sql(all_records, CUSTOMER, SYNCED, place=True)),
+    ):
+        con.execute(f"COPY ({sql}) TO '{tmp_path / table}.parquet' (FORMAT parquet)")
+    con.execute("DELETE FROM test_features; DELETE FROM tests")
+    tests_chunk, features_chunk = [tmp_path / "tests.parquet"], [tmp_path / "test_features.parquet"]
+    rejected = rejected_tests_sql(tests_chunk, "selection")
+    rows.last_rejected = con.execute(f"SELECT id, field, value FROM ({rejected}) ORDER BY id").fetchall()
+    con.execute(
+        "CREATE TEMP TABLE stored AS SELECT * FROM selection "
+        f"WHERE (filename, position) NOT IN (SELECT (filename, position) FROM ({rejected}))"
+    )
+    con.execute(f"INSERT INTO tests {chosen_tests_sql(tests_chunk, 'stored', TESTS.column_names)}")
+    con.execute(
+        "INSERT INTO test_features "
+        + chosen_test_features_sql(features_chunk, "stored", TEST_FEATURES.column_names)
+    )
     assert _dicts(con, "SELECT * FROM tests ORDER BY id") == tests
     assert _dicts(con, "SELECT * FROM test_features ORDER BY id") == features
     con.close()
     return tests, features
+
+
+def _id(value: Any) -> int | None:
+    return valid_id(value) if isinstance(value, (int, str)) else None
 
 
 def _dicts(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
@@ -148,8 +158,26 @@ def test_test_timestamps_become_utc(tmp_path: Path) -> None:
     assert row["end_at"] == utc(2025, 10, 27, 1, 0)
     (row,), _ = rows(tmp_path, [with_(TEST, start_at="2026-01-02T03:04:05", end_at="")])
     assert (row["start_at"], row["end_at"]) == (utc(2026, 1, 2, 3, 4, 5), None)
-    with pytest.raises(TestIOResponseError, match=r"test 109363 end_at .*last tuesday.*\(in page 0\)"):
-        rows(tmp_path, [with_(TEST, end_at="last tuesday")])
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "value"),
+    [
+        ({"start_at": "20/11/2025 12:00"}, "start_at", '"20/11/2025 12:00"'),
+        ({"end_at": 1700000000}, "end_at", "1700000000"),
+        ({"id": 18446744073709551617}, "id", "18446744073709551617"),
+        ({"features": [{"feature_id": 5}]}, "features[].id", '{"feature_id":5}'),
+    ],
+)
+def test_a_record_that_cannot_be_a_row_is_rejected_with_its_field_and_value(
+    tmp_path: Path, fields: dict[str, Any], field: str, value: str
+) -> None:
+    good = with_(TEST, id=7, features=[])
+    tests, features = rows(tmp_path, [good, with_(TEST, **fields)])
+    assert [t["id"] for t in tests] == [7] and features == []
+    ((test_id, rejected_field, rejected_value),) = rows.last_rejected
+    assert (rejected_field, rejected_value) == (field, value)
+    assert test_id == (None if field == "id" else 109363)
 
 
 @pytest.mark.parametrize(
@@ -176,11 +204,6 @@ def test_test_feature_nulls_become_false_and_empty(tmp_path: Path) -> None:
     assert rows(tmp_path, [with_(TEST, features=None)])[1] == []
     _, features = rows(tmp_path, [without(TEST, "product")])
     assert {f["product_id"] for f in features} == {None}
-
-
-def test_a_test_feature_without_id_fails_naming_the_test_and_page(tmp_path: Path) -> None:
-    with pytest.raises(TestIOResponseError, match=r"test feature of test 109363 .*\(in page 0\)"):
-        rows(tmp_path, [with_(TEST, features=[{"feature_id": 5}])])
 
 
 def test_only_chosen_records_become_rows_and_a_repeated_test_feature_keeps_the_last(

@@ -15,7 +15,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from testio_pipeline.defs.failures import actionable_failures
-from testio_pipeline.defs.metadata import raise_for_failures, report_metadata, table_definition_metadata
+from testio_pipeline.defs.metadata import log_problems, report_metadata, table_definition_metadata
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
 from testio_pipeline.sync.bugs import sync_bugs
@@ -28,12 +28,6 @@ from testio_pipeline.warehouse.schema import BUGS, FEATURES, PRODUCTS, TEST_FEAT
 INGEST_GROUP = "ingest"
 INGEST_KINDS = {"duckdb", "python"}
 OWNERS = ["team:qa-data"]
-
-RETRY_WHAT_TO_DO = (
-    "The next scheduled run retries them; to retry now, launch the job again "
-    "(optionally with sync_options.product_ids set to the failed products)."
-)
-
 
 @dg.asset(
     group_name=INGEST_GROUP,
@@ -57,8 +51,10 @@ def products(
             lambda: testio.client(context.log),
             warehouse,
             product_ids=sync_options.product_ids,
+            run_id=context.run.run_id,
             log=context.log,
         )
+    log_problems(context, report, PRODUCTS.name)
     return dg.MaterializeResult(metadata=report_metadata(report, PRODUCTS.name, source))
 
 
@@ -79,7 +75,8 @@ def features(
     """The feature catalog of every product, one row per feature however many sections list it
     (`section_ids` names them all). A product's catalog is re-fetched when older than
     `sync_options.catalog_ttl_minutes` (or on a full refresh); a feature gone from the catalog
-    stays with `is_deleted = true`. A product whose catalog fails keeps its previous rows."""
+    stays with `is_deleted = true`. A product whose catalog fails keeps its previous rows and is
+    reported (`sync_failures`, the `sync_complete` check); the other products go on."""
     source = testio.describe_source()
     with actionable_failures(source):
         report = sync_features(
@@ -88,9 +85,10 @@ def features(
             full_refresh=sync_options.full_refresh,
             product_ids=sync_options.product_ids,
             catalog_ttl=timedelta(minutes=sync_options.catalog_ttl_minutes),
+            run_id=context.run.run_id,
             log=context.log,
         )
-    raise_for_failures(report, FEATURES.name, source, RETRY_WHAT_TO_DO)
+    log_problems(context, report, FEATURES.name)
     return dg.MaterializeResult(metadata=report_metadata(report, FEATURES.name, source))
 
 
@@ -106,8 +104,9 @@ def features(
             description=(
                 "Every exploratory test (test cycle) of every product, listed page by page on "
                 "each run (no page cap). `is_final` marks archived and cancelled tests. Records "
-                "the API refuses to serve even in pages of one are skipped and written to "
-                "`skipped_records`."
+                "the API refuses to serve even in pages of one, or serves in a shape that "
+                "cannot be stored, are skipped and written to `skipped_records`; a product "
+                "whose listing fails (e.g. 403) keeps its previous tests (`sync_failures`)."
             ),
             metadata=table_definition_metadata(TESTS),
         ),
@@ -141,12 +140,7 @@ def tests_and_test_features(
             product_ids=sync_options.product_ids,
             log=context.log,
         )
-    for record in report.skipped:
-        context.log.warning(
-            f"skipped test record: product {record.product_id}, position {record.position} "
-            f"({record.reason})"
-        )
-    raise_for_failures(report, TESTS.name, source, RETRY_WHAT_TO_DO)
+    log_problems(context, report, TESTS.name)
     yield dg.MaterializeResult(
         asset_key=TESTS.name, metadata=report_metadata(report, TESTS.name, source)
     )
@@ -179,11 +173,12 @@ def bugs(
             lambda: testio.client(context.log),
             warehouse,
             batch_size=testio.bug_batch_size,
+            run_id=context.run.run_id,
             full_refresh=sync_options.full_refresh,
             product_ids=sync_options.product_ids,
             log=context.log,
         )
-    raise_for_failures(report, BUGS.name, source, RETRY_WHAT_TO_DO)
+    log_problems(context, report, BUGS.name)
     return dg.MaterializeResult(metadata=report_metadata(report, BUGS.name, source))
 
 

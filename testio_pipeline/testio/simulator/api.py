@@ -159,8 +159,14 @@ class ApiHandler:
     def _product(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         return {"product": self.sim.renderer.product(self._product_or_404(ids[0]))}
 
+    def _hostile_status(self, errors: dict[int, int], product_id: int) -> None:
+        status = errors.get(product_id)
+        if status is not None:
+            raise ApiError(status, f"You are not allowed to access product {product_id}")
+
     def _product_features(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         product = self._product_or_404(ids[0])
+        self._hostile_status(self.sim.hostile.catalog_errors, product.id)
         if product.has_sections and self.sim.config.features_endpoint == "legacy_422":
             # the 2025 API refused the product-wide list for products with sections (quirk 5.6)
             raise ApiError(422, "section_id required: this product has sections, use /sections/{id}/features")
@@ -169,6 +175,7 @@ class ApiHandler:
 
     def _section_features(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         product = self._product_or_404(ids[0])
+        self._hostile_status(self.sim.hostile.catalog_errors, product.id)
         section_ids = {s.id for s in product.sections_with_default} | {product.default_section_id}
         if ids[1] not in section_ids:
             raise ApiError(404, f"Section {ids[1]} not found")
@@ -203,6 +210,7 @@ class ApiHandler:
 
     def _tests(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         product = self._product_or_404(ids[0])
+        self._hostile_status(self.sim.hostile.listing_errors, product.id)
         tests = self.sim.account.product_tests_at(product.id, t)
         if query.get("page") is not None:
             page = max(1, query.int_or("page", 1))
@@ -216,7 +224,11 @@ class ApiHandler:
         if any(self.sim.is_poisoned(x.id) for x in window):
             raise ApiError(500, "Internal Server Error")  # quirk 5.4
         objects = self._story_objects(query)
-        items = [self.sim.test_bytes(x, t, objects, single=False) for x in window]
+        hostile = self.sim.hostile
+        items = [
+            hostile.patch_test(x.id, self.sim.test_bytes(x, t, objects, single=False))
+            for x in window
+        ]
         return b'{"exploratory_tests":[' + b",".join(items) + b"]}"
 
     def _test(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
@@ -225,7 +237,9 @@ class ApiHandler:
             raise ApiError(404, f"Exploratory test {ids[0]} not found")
         if self.sim.is_poisoned(test.id):
             raise ApiError(500, "Internal Server Error")
-        body = self.sim.test_bytes(test, t, self._story_objects(query), single=True)
+        body = self.sim.hostile.patch_test(
+            test.id, self.sim.test_bytes(test, t, self._story_objects(query), single=True)
+        )
         return b'{"exploratory_test":' + body + b"}"
 
     def _bugs(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
@@ -253,7 +267,12 @@ class ApiHandler:
             rows_arr = rows_arr[keep]
         # newest first; clients must not rely on any order
         rows_arr = rows_arr[np.argsort(-cols["id"][rows_arr], kind="stable")]
-        return b'{"bugs":[' + b",".join(self.sim.renderer.bugs(rows_arr, t)) + b"]}"
+        bodies = self.sim.renderer.bugs(rows_arr, t)
+        hostile = self.sim.hostile
+        if hostile.bug_objects:
+            bug_ids = cols["id"][rows_arr].tolist()
+            bodies = [hostile.patch_bug(i, b) for i, b in zip(bug_ids, bodies)]
+        return b'{"bugs":[' + b",".join(bodies) + b"]}"
 
     def _bug(self, ids: tuple[int, ...], query: Query, t: int) -> Any:
         account = self.sim.account

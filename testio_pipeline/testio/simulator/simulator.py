@@ -32,6 +32,7 @@ from testio_pipeline.testio.simulator.config import ADMIN_PREFIX, FaultConfig, S
 from testio_pipeline.testio.simulator.encode import dumps
 from testio_pipeline.testio.simulator.faults import FaultInjector
 from testio_pipeline.testio.simulator.ground_truth import GroundTruth, compute_ground_truth
+from testio_pipeline.testio.simulator.hostile import HostileData
 from testio_pipeline.testio.simulator.render import Renderer
 from testio_pipeline.testio.simulator.timeline import Test
 
@@ -81,6 +82,8 @@ class Simulator:
         self.api = ApiHandler(self)
         self._now = self.account.t0
         self._faults = FaultInjector(self.config.seed, self.config.faults)
+        # records and products served wrongly on purpose, until cleared (`hostile.py`)
+        self.hostile = HostileData()
         self._stats_lock = threading.Lock()
         self._stats_total = 0
         self._by_endpoint: Counter[str] = Counter()
