@@ -67,9 +67,13 @@ def describe_skipped(asset: str, row: dict) -> str:
     kind = {"tests": "test", "bugs": "bug", "features": "feature", "products": "product"}.get(
         asset, "record"
     )
-    who = f"{kind} {row['record_id']}" if row.get("record_id") is not None else (
-        f"{kind} at position {row['position']} of product {row['product_id']}"
-    )
+    raw = row.get("raw_value") or ""
+    if row.get("record_id") is not None:
+        who = f"{kind} {row['record_id']}"
+    elif row.get("field") == "id" and raw.isdigit():
+        who = f"{kind} {raw}"  # an id too large to store names the record best
+    else:
+        who = f"{kind} at position {row['position']} of product {row['product_id']}"
     return f"{who} {row['field'] or 'not served'}"
 
 

@@ -165,6 +165,20 @@ class GroundTruth:
             bugs={k: v for k, v in self.bugs.items() if v.test_id not in drop},
         )
 
+    def excluding_bugs(self, bug_ids: Iterable[int]) -> GroundTruth:
+        """The truth without these bugs (e.g. bugs served in a shape that cannot be stored)."""
+        drop = set(bug_ids)
+        return GroundTruth(
+            at=self.at, customer_id=self.customer_id, products=self.products, features=self.features,
+            tests=self.tests, test_features=self.test_features,
+            bugs={k: v for k, v in self.bugs.items() if k not in drop},
+        )
+
+    def tests_of_products(self, product_ids: Iterable[int]) -> set[int]:
+        """Ids of the tests of these products."""
+        wanted = set(product_ids)
+        return {k for k, v in self.tests.items() if v.product_id in wanted}
+
     @property
     def attributed_bug_count(self) -> int:
         """Bugs linked to a feature through `test_feature`."""
