@@ -14,7 +14,6 @@ import dagster as dg
 
 from testio_pipeline.defs.assets.analytics import ANALYTICS_ASSETS
 from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
-from testio_pipeline.defs.checks.analytics import ANALYTICS_CHECKS
 from testio_pipeline.defs.checks.ingest import INGEST_CHECKS
 from testio_pipeline.defs.checks.sync import SYNC_CHECKS
 from testio_pipeline.defs.freshness import apply_freshness_policies
@@ -57,7 +56,8 @@ def build_resources() -> dict[str, Any]:
 
 defs = dg.Definitions(
     assets=apply_freshness_policies([*INGEST_ASSETS, *ANALYTICS_ASSETS]),
-    asset_checks=[*INGEST_CHECKS, *SYNC_CHECKS, *ANALYTICS_CHECKS],
+    # the analytics checks are declared on their assets (`check_specs`)
+    asset_checks=[*INGEST_CHECKS, *SYNC_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,
     resources=build_resources(),

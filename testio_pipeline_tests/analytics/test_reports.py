@@ -73,6 +73,20 @@ def test_chart_is_a_png_and_renders_without_any_qualifying_feature(ranked, tmp_p
         assert width > 400 and height > 100
 
 
+def test_chart_is_drawn_again_only_when_its_data_changes(ranked, tmp_path: Path):
+    path = tmp_path / "reports" / "chart.png"
+    features = top_fragile_features(ranked, customer_id=1)
+    first = charts.fragile_features_chart(features, min_tests=5, path=path)
+    assert path.read_bytes() == first
+    # unchanged data: the file is served as it is (a marker proves it was not redrawn)
+    path.write_bytes(b"kept")
+    assert charts.fragile_features_chart(features, min_tests=5, path=path) == b"kept"
+    # other data, or another threshold: drawn and written again
+    fewer = charts.fragile_features_chart(features[:1], min_tests=5, path=path)
+    assert fewer.startswith(b"\x89PNG") and path.read_bytes() == fewer
+    assert charts.fragile_features_chart(features[:1], min_tests=3, path=path) != fewer
+
+
 def test_report_is_written_next_to_the_warehouse(tmp_path: Path):
     warehouse = tmp_path / "data" / "testio.duckdb"
     path = charts.write_report(b"png bytes", charts.reports_dir_for(warehouse) / "chart.png")

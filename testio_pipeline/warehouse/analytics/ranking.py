@@ -37,14 +37,14 @@ def top_fragile_features(
     Ties break on more valid bugs, then more critical bugs, then the lower feature id, so the
     ranking is deterministic. Reads the `feature_bug_density` table.
     """
+    # integers inlined, not `?` parameters: binding makes duckdb import numpy and pandas
     rows = con.execute(
         f"""SELECT customer_id, feature_id, product_id, feature_title, in_catalog,
                    tests_covered, valid_bugs, critical_bugs, bug_density
             FROM {settings.FEATURE_BUG_DENSITY_TABLE}
-            WHERE customer_id = ? AND tests_covered >= ?
+            WHERE customer_id = {int(customer_id)} AND tests_covered >= {int(min_tests)}
             ORDER BY bug_density DESC, valid_bugs DESC, critical_bugs DESC, feature_id
-            LIMIT ?""",
-        [customer_id, min_tests, limit],
+            LIMIT {int(limit)}"""
     ).fetchall()
     return [FragileFeature(*row) for row in rows]
 
