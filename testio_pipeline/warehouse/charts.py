@@ -26,7 +26,7 @@ def _label(feature: FragileFeature) -> str:
     if len(title) > settings.CHART_TITLE_MAX_CHARS:
         title = title[: settings.CHART_TITLE_MAX_CHARS - 1] + "…"
     suffix = "" if feature.in_catalog else " (not in catalog)"
-    return f"{title}{suffix}\n#{feature.feature_id} · product {feature.product_id}"
+    return f"{title}{suffix}\n{feature.product} · #{feature.feature_id}"
 
 
 def render_fragile_features_png(features: Sequence[FragileFeature], *, min_tests: int) -> bytes:
@@ -74,7 +74,7 @@ def render_fragile_features_png(features: Sequence[FragileFeature], *, min_tests
 
 
 # bump when the drawing changes, so charts of unchanged data are drawn again once
-CHART_VERSION = 1
+CHART_VERSION = 2
 
 
 def fragile_features_chart(

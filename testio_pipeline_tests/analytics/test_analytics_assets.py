@@ -106,13 +106,16 @@ def test_materializing_writes_every_table_with_metadata_and_all_checks_pass(tmp_
     schema = density["dagster/column_schema"].schema
     assert [column.name for column in schema.columns][-1] == "bug_density"
     assert density["duration_seconds"].value >= 0
-    assert "| 1 | Checkout | 100 | 10 | 7 | 6 | 1 | 0.857 |" in density["most_fragile_features"].value
+    assert "| 1 | Checkout | Shop | 7 | 6 | 1 | 0.857 | 100 |" in density["most_fragile_features"].value
 
     chart_path = Path(density["most_fragile_features_chart_path"].value)
     assert chart_path == tmp_path / "data" / "reports" / "feature_bug_density.png"
     png = chart_path.read_bytes()
     assert png.startswith(b"\x89PNG")
     assert base64.b64encode(png).decode() in density["most_fragile_features_chart"].value
+    page = Path(density["report"].value).read_text()
+    assert page.startswith("<!doctype html>") and base64.b64encode(png).decode() in page
+    assert "<td>Checkout</td><td>Shop</td>" in page
 
     evaluations = _check_evaluations(result)
     assert len(evaluations) == 6 + len(ANALYTICS_TABLES)

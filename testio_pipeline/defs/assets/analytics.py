@@ -14,6 +14,7 @@ import base64
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import dagster as dg
 import duckdb
@@ -21,7 +22,7 @@ import duckdb
 from testio_pipeline.defs.checks.analytics import checks_of
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import WarehouseResource
-from testio_pipeline.warehouse import charts
+from testio_pipeline.warehouse import charts, report
 from testio_pipeline.warehouse.analytics import (
     BUG_TRENDS,
     FEATURE_BUG_DENSITY,
@@ -36,6 +37,7 @@ from testio_pipeline.warehouse.analytics import (
 from testio_pipeline.warehouse.analytics.markdown import query_markdown
 from testio_pipeline.warehouse.analytics.ranking import (
     FragileFeature,
+    create_fragile_features_view,
     fragile_features_markdown,
     top_fragile_features,
 )
@@ -133,9 +135,10 @@ def _rebuild(
     started = time.perf_counter()
     stats = replace_table(con, table)
     preview = query_markdown(con, table.preview_sql(limit=PREVIEW_ROWS))
-    fragile = (
-        top_fragile_features(con, customer_id=customer_id) if table is FEATURE_BUG_DENSITY else []
-    )
+    fragile = []
+    if table is FEATURE_BUG_DENSITY:
+        create_fragile_features_view(con)
+        fragile = top_fragile_features(con, customer_id=customer_id)
     check_results = [check.result(con) for check in checks_of(table)]
     metadata: dict[str, object] = {
         "dagster/row_count": stats.row_count,
@@ -167,6 +170,12 @@ def _add_ranking(rebuilt: _Rebuilt, warehouse: WarehouseResource) -> None:
         f"![most fragile features](data:image/png;base64,{encoded})"
     )
     rebuilt.metadata["most_fragile_features_chart_path"] = dg.MetadataValue.path(str(chart_path))
+    page = report.fragile_features_html(
+        rebuilt.fragile, min_tests=min_tests, png=png, customer_id=warehouse.customer_id,
+        generated_at=datetime.now(timezone.utc), source=warehouse.path,
+    )
+    report_path = charts.write_report(page, chart_path.with_name(report.REPORT_NAME))
+    rebuilt.metadata["report"] = dg.MetadataValue.path(str(report_path))
 
 
 @dg.multi_asset(
