@@ -20,6 +20,7 @@ import dagster as dg
 import duckdb
 
 from testio_pipeline.defs.checks.analytics import checks_of
+from testio_pipeline.defs.metadata import OWNERS
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import WarehouseResource
 from testio_pipeline.warehouse import charts, report
@@ -110,6 +111,7 @@ def _spec(table: AnalyticsTable) -> dg.AssetSpec:
         },
         group_name=ANALYTICS_GROUP,
         kinds={"duckdb"},
+        owners=OWNERS,
         skippable=True,
     )
 

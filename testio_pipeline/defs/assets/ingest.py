@@ -15,7 +15,12 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from testio_pipeline.defs.failures import actionable_failures
-from testio_pipeline.defs.metadata import log_problems, report_metadata, table_definition_metadata
+from testio_pipeline.defs.metadata import (
+    OWNERS,
+    log_problems,
+    report_metadata,
+    table_definition_metadata,
+)
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
 from testio_pipeline.sync.bugs import sync_bugs
@@ -27,7 +32,6 @@ from testio_pipeline.warehouse.schema import BUGS, FEATURES, PRODUCTS, TEST_FEAT
 
 INGEST_GROUP = "ingest"
 INGEST_KINDS = {"duckdb", "python"}
-OWNERS = ["team:qa-data"]
 
 @dg.asset(
     group_name=INGEST_GROUP,
