@@ -19,6 +19,7 @@ from testio_pipeline.defs.checks.sync import SYNC_CHECKS
 from testio_pipeline.defs.freshness import apply_freshness_policies
 from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
 from testio_pipeline.defs.schedules import JOBS, SCHEDULES
+from testio_pipeline.testio import settings
 
 
 def _from_env(name: str, kind: type = str) -> dict[str, Any]:
@@ -33,11 +34,18 @@ def _field(field: str, env: str, kind: type = str) -> dict[str, Any]:
     return {field: found["value"]} if found else {}
 
 
+def _simulator_url() -> dict[str, Any]:
+    if os.environ.get("TESTIO_API_TOKEN"):
+        return {}
+    return {"base_url": settings.EMBEDDED_SIMULATOR_BASE_URL}
+
+
 def build_resources() -> dict[str, Any]:
     return {
         "testio": TestIOResource(
             **_field("api_token", "TESTIO_API_TOKEN"),
-            **_field("base_url", "TESTIO_API_BASE_URL"),
+            # without a token the launchpad shows the simulator's address, which is what runs
+            **(_field("base_url", "TESTIO_API_BASE_URL") or _simulator_url()),
             **_field("max_in_flight", "TESTIO_MAX_IN_FLIGHT", int),
             **_field("bug_batch_size", "TESTIO_BUG_BATCH_SIZE", int),
             **_field("simulator_size", "TESTIO_SIMULATOR_SIZE"),

@@ -118,6 +118,23 @@ class TestIOResource(dg.ConfigurableResource):
             return f"embedded simulator (size={self.simulator_size}, seed={self.simulator_seed})"
         return self.base_url
 
+    def explain_source(self) -> str:
+        """Where data comes from and what chose it, for the start of every run's log."""
+        if self.uses_simulator:
+            return (
+                f"data source: the {self.describe_source()}, because TESTIO_API_TOKEN is not "
+                "set; its rows are simulated, not your account's"
+            )
+        return (
+            f"data source: the TestIO API at {self.base_url}, because TESTIO_API_TOKEN is set "
+            "(unset it to sync the embedded simulator instead)"
+        )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # once per run that uses the API: which source the run syncs is never a guess
+        if context.log is not None:
+            context.log.info(self.explain_source())
+
     def client(self, logger: Optional[logging.Logger] = None) -> TestIOClient:
         """A new async client; use it as `async with resource.client(log) as client:`."""
         if self.uses_simulator:

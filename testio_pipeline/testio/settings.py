@@ -6,6 +6,9 @@ Kept as data so a reader finds every number the client relies on in one place.
 from __future__ import annotations
 
 DEFAULT_BASE_URL = "https://api.test.io/customer/v2"
+# where the embedded simulator answers (in process, no network): what the launchpad shows
+# without a token; the simulator defines it too (it imports nothing of ours), a test ties them
+EMBEDDED_SIMULATOR_BASE_URL = "http://testio-simulator.local/customer/v2"
 
 PRODUCTS_PATH = "/products"
 PRODUCT_PATH = "/products/{product_id}"

@@ -50,7 +50,7 @@ def products(
     detected as the API's quirks require. One `/products` call; products missing from the API
     are kept, since tests and bugs still point at them."""
     source = testio.describe_source()
-    with actionable_failures(source):
+    with actionable_failures(source, testio.explain_source()):
         report = sync_products(
             lambda: testio.client(context.log),
             warehouse,
@@ -82,7 +82,7 @@ def features(
     stays with `is_deleted = true`. A product whose catalog fails keeps its previous rows and is
     reported (`sync_failures`, the `sync_complete` check); the other products go on."""
     source = testio.describe_source()
-    with actionable_failures(source):
+    with actionable_failures(source, testio.explain_source()):
         report = sync_features(
             lambda: testio.client(context.log),
             warehouse,
@@ -135,7 +135,7 @@ def tests_and_test_features(
 ) -> Iterator[dg.MaterializeResult]:
     """Tests and their test features come from the same responses, so one step writes both."""
     source = testio.describe_source()
-    with actionable_failures(source):
+    with actionable_failures(source, testio.explain_source()):
         report = sync_tests(
             lambda: testio.client(context.log),
             warehouse,
@@ -172,7 +172,7 @@ def bugs(
     sync are fetched, in batches of `filter_test_cycle_ids`; a full refresh fetches all and
     deletes bugs the API no longer returns."""
     source = testio.describe_source()
-    with actionable_failures(source):
+    with actionable_failures(source, testio.explain_source()):
         report = sync_bugs(
             lambda: testio.client(context.log),
             warehouse,
