@@ -72,13 +72,15 @@ def test_every_run_log_names_its_data_source(tmp_path: Path) -> None:
         WarehouseResource,
     )
 
+    instance = dg_api.DagsterInstance.ephemeral()
     result = dg_api.materialize(
         [products],
+        instance=instance,
         resources={
             "testio": TestIOResource(),
             "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
             "sync_options": SyncOptionsResource(),
         },
     )
-    messages = [e.message for e in result.all_events if e.message]
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
     assert any("data source: the embedded simulator" in m and "TESTIO_API_TOKEN" in m for m in messages)
