@@ -30,7 +30,7 @@ class TableSpec:
     description: str
     # column -> what it means to a SQL user (the UI shows it); `COMMON_COLUMN_DESCRIPTIONS`
     # covers the shared ones
-    column_descriptions: Mapping[str, str] = field(default_factory=dict)
+    column_descriptions: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def column_names(self) -> list[str]:
