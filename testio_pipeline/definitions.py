@@ -7,7 +7,7 @@ the pipeline syncs the embedded TestIO simulator.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -16,49 +16,25 @@ from testio_pipeline.defs.assets.analytics import ANALYTICS_ASSETS
 from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
 from testio_pipeline.defs.checks.ingest import INGEST_CHECKS
 from testio_pipeline.defs.checks.sync import SYNC_CHECKS
+from testio_pipeline.defs.environment import resource_config
 from testio_pipeline.defs.freshness import apply_freshness_policies
 from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
 from testio_pipeline.defs.schedules import JOBS, SCHEDULES
 from testio_pipeline.testio import settings
 
 
-def _from_env(name: str, kind: type = str) -> dict[str, Any]:
-    """`dg.EnvVar` for a variable that is set (the UI shows its name, never its value)."""
-    if not os.environ.get(name):
-        return {}
-    return {"value": dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)}
-
-
-def _field(field: str, env: str, kind: type = str) -> dict[str, Any]:
-    found = _from_env(env, kind)
-    return {field: found["value"]} if found else {}
-
-
-def _simulator_url() -> dict[str, Any]:
-    if os.environ.get("TESTIO_API_TOKEN"):
-        return {}
-    return {"base_url": settings.EMBEDDED_SIMULATOR_BASE_URL}
-
-
-def build_resources() -> dict[str, Any]:
+def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The resources, configured by the `TESTIO_*` variables set in `environ` (default: the
+    process environment); an invalid value fails here, naming its variable."""
+    config = resource_config(environ)
+    testio = config.get("testio", {})
+    if "api_token" not in testio and "base_url" not in testio:
+        # without a token the launchpad shows the simulator's address, which is what runs
+        testio["base_url"] = settings.EMBEDDED_SIMULATOR_BASE_URL
     return {
-        "testio": TestIOResource(
-            **_field("api_token", "TESTIO_API_TOKEN"),
-            # without a token the launchpad shows the simulator's address, which is what runs
-            **(_field("base_url", "TESTIO_API_BASE_URL") or _simulator_url()),
-            **_field("max_in_flight", "TESTIO_MAX_IN_FLIGHT", int),
-            **_field("bug_batch_size", "TESTIO_BUG_BATCH_SIZE", int),
-            **_field("simulator_size", "TESTIO_SIMULATOR_SIZE"),
-            **_field("simulator_seed", "TESTIO_SIMULATOR_SEED", int),
-        ),
-        "warehouse": WarehouseResource(
-            **_field("path", "TESTIO_DUCKDB_PATH"),
-            **_field("customer_id", "TESTIO_CUSTOMER_ID", int),
-            **_field("lock_wait_seconds", "TESTIO_DUCKDB_LOCK_WAIT_SECONDS", int),
-        ),
-        "sync_options": SyncOptionsResource(
-            **_field("catalog_ttl_minutes", "TESTIO_CATALOG_TTL_MINUTES", int),
-        ),
+        "testio": TestIOResource(**testio),
+        "warehouse": WarehouseResource(**config.get("warehouse", {})),
+        "sync_options": SyncOptionsResource(**config.get("sync_options", {})),
     }
 
 

@@ -12,7 +12,6 @@ cannot reach the UI without one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -76,16 +75,10 @@ class MissingFreshnessPolicyError(ValueError):
 
 def freshness_scale_from_env(environ: Mapping[str, str] | None = None) -> float:
     """The window multiplier from `TESTIO_FRESHNESS_SCALE` (default 1.0)."""
-    raw = (os.environ if environ is None else environ).get(FRESHNESS_SCALE_ENV_VAR, "").strip()
-    if not raw:
-        return 1.0
-    try:
-        scale = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{FRESHNESS_SCALE_ENV_VAR} must be a number, got {raw!r}") from exc
-    if scale <= 0:
-        raise ValueError(f"{FRESHNESS_SCALE_ENV_VAR} must be > 0, got {raw!r}")
-    return scale
+    from testio_pipeline.defs.environment import read_setting
+
+    scale = read_setting(FRESHNESS_SCALE_ENV_VAR, environ)
+    return 1.0 if scale is None else scale
 
 
 def window_for(
