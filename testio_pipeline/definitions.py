@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from testio_pipeline.defs import dagster_fixes
 from testio_pipeline.defs.assets.analytics import ANALYTICS_ASSETS
 from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
 from testio_pipeline.defs.checks.ingest import INGEST_CHECKS
@@ -21,6 +22,10 @@ from testio_pipeline.defs.freshness import apply_freshness_policies
 from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
 from testio_pipeline.defs.schedules import JOBS, SCHEDULES
 from testio_pipeline.testio import settings
+
+
+# no run of this code location spins a core while it waits for a pool slot
+dagster_fixes.apply()
 
 
 def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:

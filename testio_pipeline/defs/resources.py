@@ -17,6 +17,7 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
+from testio_pipeline.defs.run_recovery import claim_worker_and_recover
 from testio_pipeline.testio import settings
 from testio_pipeline.testio.client import TestIOClient
 from testio_pipeline.warehouse import connection
@@ -38,6 +39,13 @@ class WarehouseResource(dg.ConfigurableResource):
         default=120.0,
         description="How long a write waits for another process to release the file lock.",
     )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # resources are set up when a run starts, before any step claims the `duckdb_writer`
+        # pool: the moment to free the slots of runs that died (see `run_recovery`)
+        if context.instance is not None and context.run_id is not None:
+            warn = context.log.warning if context.log is not None else logging.warning
+            claim_worker_and_recover(context.instance, context.run_id, warn)
 
     @contextmanager
     def write(self, log: Optional[logging.Logger] = None) -> Iterator[duckdb.DuckDBPyConnection]:
