@@ -12,9 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from testio_pipeline.definitions import build_resources
 from testio_pipeline.defs.environment import SETTINGS, InvalidSettingError
 from testio_pipeline.defs.freshness import freshness_scale_from_env
-from testio_pipeline.definitions import build_resources
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +25,7 @@ VALID = {
     "TESTIO_CUSTOMER_ID": ("42", 42),
     "TESTIO_DUCKDB_PATH": ("/tmp/elsewhere/w.duckdb", "/tmp/elsewhere/w.duckdb"),
     "TESTIO_DUCKDB_LOCK_WAIT_SECONDS": ("7.5", 7.5),
+    "TESTIO_MEMORY_BUDGET_MB": ("2048", 2048),
     "TESTIO_MAX_IN_FLIGHT": ("3", 3),
     "TESTIO_BUG_BATCH_SIZE": ("9", 9),
     "TESTIO_CATALOG_TTL_MINUTES": ("15", 15.0),
@@ -36,6 +37,7 @@ INVALID = {
     "TESTIO_API_BASE_URL": ["api.test.io", "ftp://x"],
     "TESTIO_CUSTOMER_ID": ["abc", "0", "-3", "1.5"],
     "TESTIO_DUCKDB_LOCK_WAIT_SECONDS": ["soon", "-1", "nan"],
+    "TESTIO_MEMORY_BUDGET_MB": ["1GB", "100", "-1"],
     "TESTIO_MAX_IN_FLIGHT": ["ten", "0", "-2"],
     "TESTIO_BUG_BATCH_SIZE": ["x", "0"],
     "TESTIO_CATALOG_TTL_MINUTES": ["hourly", "-5"],

@@ -86,6 +86,10 @@ SETTINGS: tuple[Setting, ...] = (
         "TESTIO_DUCKDB_LOCK_WAIT_SECONDS", "warehouse", "lock_wait_seconds",
         _number(float, 0), "a number of seconds >= 0",
     ),
+    Setting(
+        "TESTIO_MEMORY_BUDGET_MB", "warehouse", "memory_budget_mb", _number(int, 256),
+        "a number of megabytes >= 256",
+    ),
     Setting("TESTIO_MAX_IN_FLIGHT", "testio", "max_in_flight", _number(int, 1), "an integer >= 1"),
     Setting("TESTIO_BUG_BATCH_SIZE", "testio", "bug_batch_size", _number(int, 1), "an integer >= 1"),
     Setting(

@@ -19,6 +19,7 @@ from testio_pipeline.testio.errors import (
     TestIOUnavailableError,
 )
 from testio_pipeline.warehouse.connection import WarehouseLockedError
+from testio_pipeline.warehouse.memory import WarehouseMemoryError
 
 _WHAT_TO_DO = {
     TestIOAuthError: (
@@ -63,3 +64,6 @@ def actionable_failures(source: str, source_hint: str = "") -> Iterator[None]:
         ) from error
     except WarehouseLockedError as error:
         raise dg.Failure(description=str(error), metadata={"warehouse": error.path}) from error
+    except WarehouseMemoryError as error:
+        # the same data would run out of the same budget again: no automatic retry
+        raise dg.Failure(description=str(error), allow_retries=False) from error

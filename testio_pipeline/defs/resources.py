@@ -21,6 +21,7 @@ from testio_pipeline.defs.run_recovery import claim_worker_and_recover
 from testio_pipeline.testio import settings
 from testio_pipeline.testio.client import TestIOClient
 from testio_pipeline.warehouse import connection
+from testio_pipeline.warehouse.memory import DEFAULT_MEMORY_BUDGET_MB
 
 if TYPE_CHECKING:
     from testio_pipeline.testio.simulator import Simulator
@@ -38,6 +39,11 @@ class WarehouseResource(dg.ConfigurableResource):
     lock_wait_seconds: float = Field(
         default=120.0,
         description="How long a write waits for another process to release the file lock.",
+    )
+    memory_budget_mb: int = Field(
+        default=DEFAULT_MEMORY_BUDGET_MB,
+        description="Memory budget of a sync process in MB (TESTIO_MEMORY_BUDGET_MB): DuckDB's "
+        "limits are derived from it, and work beyond them spills to disk.",
     )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
