@@ -15,13 +15,20 @@ import dagster as dg
 from testio_pipeline.defs import dagster_fixes
 from testio_pipeline.defs.assets.analytics import ANALYTICS_ASSETS
 from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
+from testio_pipeline.defs.assets.publish import PUBLISH_ASSETS
 from testio_pipeline.defs.checks.ingest import INGEST_CHECKS
 from testio_pipeline.defs.checks.sync import SYNC_CHECKS
 from testio_pipeline.defs.environment import resource_config
 from testio_pipeline.defs.freshness import apply_freshness_policies
-from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
+from testio_pipeline.defs.resources import (
+    DEFAULT_DUCKDB_PATH,
+    SyncOptionsResource,
+    TestIOResource,
+    WarehouseResource,
+)
 from testio_pipeline.defs.schedules import JOBS, SCHEDULES
 from testio_pipeline.testio import settings
+from testio_pipeline.warehouse.publish import working_path_for
 
 
 # no run of this code location spins a core while it waits for a pool slot
@@ -33,18 +40,22 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     process environment); an invalid value fails here, naming its variable."""
     config = resource_config(environ)
     testio = config.get("testio", {})
+    warehouse = config.get("warehouse", {})
+    # readers open the published file; the pipeline writes a private working file next to it
+    warehouse.setdefault("published_path", DEFAULT_DUCKDB_PATH)
+    warehouse["path"] = str(working_path_for(warehouse["published_path"]))
     if "api_token" not in testio and "base_url" not in testio:
         # without a token the launchpad shows the simulator's address, which is what runs
         testio["base_url"] = settings.EMBEDDED_SIMULATOR_BASE_URL
     return {
         "testio": TestIOResource(**testio),
-        "warehouse": WarehouseResource(**config.get("warehouse", {})),
+        "warehouse": WarehouseResource(**warehouse),
         "sync_options": SyncOptionsResource(**config.get("sync_options", {})),
     }
 
 
 defs = dg.Definitions(
-    assets=apply_freshness_policies([*INGEST_ASSETS, *ANALYTICS_ASSETS]),
+    assets=apply_freshness_policies([*INGEST_ASSETS, *ANALYTICS_ASSETS, *PUBLISH_ASSETS]),
     # the analytics checks are declared on their assets (`check_specs`)
     asset_checks=[*INGEST_CHECKS, *SYNC_CHECKS],
     jobs=JOBS,

@@ -81,7 +81,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TESTIO_API_TOKEN", "testio", "api_token", _text, "the API token", secret=True),
     Setting("TESTIO_API_BASE_URL", "testio", "base_url", _url, "an http(s):// URL"),
     Setting("TESTIO_CUSTOMER_ID", "warehouse", "customer_id", _number(int, 1), "an integer >= 1"),
-    Setting("TESTIO_DUCKDB_PATH", "warehouse", "path", _text, "a file path"),
+    # the published file readers open; the pipeline writes `.work/<name>` next to it
+    Setting("TESTIO_DUCKDB_PATH", "warehouse", "published_path", _text, "a file path"),
     Setting(
         "TESTIO_DUCKDB_LOCK_WAIT_SECONDS", "warehouse", "lock_wait_seconds",
         _number(float, 0), "a number of seconds >= 0",

@@ -23,6 +23,7 @@ import dagster as dg
 FRESHNESS_SCALE_ENV_VAR = "TESTIO_FRESHNESS_SCALE"
 
 ANALYTICS_GROUP = "analytics"
+PUBLISH_GROUP = "publish"  # `defs/assets/publish.py`
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ WINDOWS_BY_KEY: Mapping[str, FreshnessWindow] = {
 # analytics are recomputed in every incremental run, after the bugs they count
 WINDOWS_BY_GROUP: Mapping[str, FreshnessWindow] = {
     ANALYTICS_GROUP: INCREMENTAL_WINDOW,
+    # the published file is put in place at the end of every sync run
+    PUBLISH_GROUP: INCREMENTAL_WINDOW,
 }
 
 AssetsT = TypeVar("AssetsT")

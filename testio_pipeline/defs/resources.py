@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Optional
@@ -22,6 +23,7 @@ from testio_pipeline.testio import settings
 from testio_pipeline.testio.client import TestIOClient
 from testio_pipeline.warehouse import connection
 from testio_pipeline.warehouse.memory import DEFAULT_MEMORY_BUDGET_MB
+from testio_pipeline.warehouse.publish import adopt_published
 
 if TYPE_CHECKING:
     from testio_pipeline.testio.simulator import Simulator
@@ -32,7 +34,17 @@ DEFAULT_DUCKDB_PATH = "data/testio.duckdb"
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse file. Opened only to write, after fetching, one writer at a time."""
 
-    path: str = Field(default=DEFAULT_DUCKDB_PATH, description="Path of the DuckDB file.")
+    path: str = Field(
+        default=DEFAULT_DUCKDB_PATH,
+        description="The DuckDB file the pipeline writes (with publishing: the private working "
+        "file, which SQL readers never open).",
+    )
+    published_path: Optional[str] = Field(
+        default=None,
+        description="The file SQL readers open (TESTIO_DUCKDB_PATH): a copy of `path` put in "
+        "place by `published_warehouse` after each run's last write. None: nothing is "
+        "published (readers would share `path` with the writer).",
+    )
     customer_id: int = Field(
         default=1, description="Customer id stored in every row; rows of two customers never mix."
     )
@@ -46,12 +58,20 @@ class WarehouseResource(dg.ConfigurableResource):
         "limits are derived from it, and work beyond them spills to disk.",
     )
 
+    @property
+    def users_path(self) -> str:
+        """The file users open (the published one when publishing): reports go next to it."""
+        return self.published_path or self.path
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # resources are set up when a run starts, before any step claims the `duckdb_writer`
         # pool: the moment to free the slots of runs that died (see `run_recovery`)
         if context.instance is not None and context.run_id is not None:
             warn = context.log.warning if context.log is not None else logging.warning
             claim_worker_and_recover(context.instance, context.run_id, warn)
+        if self.published_path and adopt_published(Path(self.path), Path(self.published_path)):
+            if context.log is not None:
+                context.log.info(f"working file {self.path} started from {self.published_path}")
 
     @contextmanager
     def write(self, log: Optional[logging.Logger] = None) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -355,6 +355,32 @@ SYNC_FAILURES = TableSpec(
     },
 )
 
+SYNC_RUNS = TableSpec(
+    name="sync_runs",
+    key=("customer_id", "run_id"),
+    description=(
+        "One row per run that published the warehouse: which state of the account the "
+        "published file holds, how complete it is, and what each run changed."
+    ),
+    columns=(
+        ("customer_id", "BIGINT NOT NULL"),
+        ("run_id", "VARCHAR NOT NULL"),
+        ("started_at", "TIMESTAMPTZ"),
+        ("published_at", "TIMESTAMPTZ"),
+        ("status", "VARCHAR"),
+        ("source", "VARCHAR"),
+        ("changes", "JSON"),
+    ),
+    column_descriptions={
+        "run_id": "The Dagster run that published this state.",
+        "started_at": "When that run started (UTC): the data is at least this fresh.",
+        "published_at": "When its copy replaced the published file (UTC).",
+        "status": "complete, or incomplete when records or parts were left out (see sync_failures and skipped_records).",
+        "source": "Where the data came from: the TestIO API's URL, or the embedded simulator (simulated rows, not an account's).",
+        "changes": "Per asset of the run: rows inserted, updated, unchanged and deleted.",
+    },
+)
+
 INGEST_TABLES: tuple[TableSpec, ...] = (
     PRODUCTS,
     FEATURES,
@@ -365,6 +391,7 @@ INGEST_TABLES: tuple[TableSpec, ...] = (
     USERS,
     SKIPPED_RECORDS,
     SYNC_FAILURES,
+    SYNC_RUNS,
 )
 TABLES_BY_NAME: dict[str, TableSpec] = {spec.name: spec for spec in INGEST_TABLES}
 

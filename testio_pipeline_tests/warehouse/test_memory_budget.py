@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
+from testio_pipeline.defs.resources import WarehouseResource
 from testio_pipeline.testio.simulator import Simulator, SimulatorConfig
 from testio_pipeline.warehouse.memory import (
     MIN_CONVERT_LIMIT_BYTES,
@@ -49,13 +50,13 @@ def test_running_out_of_memory_names_the_setting() -> None:
 
 
 def test_the_tests_and_bugs_merges_complete_within_a_tiny_budget(tmp_path: Path) -> None:
-    # `medium` at the smallest budget: DuckDB's write limit is 32 MiB, far below what the
+    # `medium` at the smallest budget: DuckDB's write limit is 64 MiB, far below what the
     # merges of ~3,200 tests and ~29,000 bugs with their raw JSON hold, so they must spill
     sim = Simulator(SimulatorConfig(size="medium", seed=3))
     with served(sim, tmp_path / "testio.duckdb") as account:
         # the catalog is re-fetched on every run: the simulated day passes in no time
         resources = account.resources(catalog_ttl_minutes=0)
-        resources["warehouse"] = resources["warehouse"].model_copy(update={"memory_budget_mb": 256})
+        resources["warehouse"] = WarehouseResource(path=str(account.db_path), memory_budget_mb=256)
         assert dg.materialize(INGEST_ASSETS, resources=resources).success
         assert_warehouse_matches(account.db_path, sim.ground_truth())
         sim.advance(hours=24)

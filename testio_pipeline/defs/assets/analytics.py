@@ -162,7 +162,7 @@ def _rebuild(
 def _add_ranking(rebuilt: _Rebuilt, warehouse: WarehouseResource) -> None:
     """The density asset's ranking as a table and a chart (drawn only when it changed)."""
     min_tests = settings.FRAGILE_MIN_TESTS
-    chart_path = charts.reports_dir_for(warehouse.path) / settings.FEATURE_BUG_DENSITY_CHART
+    chart_path = charts.reports_dir_for(warehouse.users_path) / settings.FEATURE_BUG_DENSITY_CHART
     png = charts.fragile_features_chart(rebuilt.fragile, min_tests=min_tests, path=chart_path)
     encoded = base64.b64encode(png).decode("ascii")
     rebuilt.metadata["most_fragile_features"] = dg.MetadataValue.md(
@@ -174,7 +174,7 @@ def _add_ranking(rebuilt: _Rebuilt, warehouse: WarehouseResource) -> None:
     rebuilt.metadata["most_fragile_features_chart_path"] = dg.MetadataValue.path(str(chart_path))
     page = report.fragile_features_html(
         rebuilt.fragile, min_tests=min_tests, png=png, customer_id=warehouse.customer_id,
-        generated_at=datetime.now(timezone.utc), source=warehouse.path,
+        generated_at=datetime.now(timezone.utc), source=warehouse.users_path,
     )
     report_path = charts.write_report(page, chart_path.with_name(report.REPORT_NAME))
     rebuilt.metadata["report"] = dg.MetadataValue.path(str(report_path))
