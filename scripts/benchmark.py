@@ -38,6 +38,8 @@ from pathlib import Path
 
 import httpx
 
+from testio_pipeline.warehouse.publish import working_path_for
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
@@ -182,11 +184,13 @@ def run_sizes(args: argparse.Namespace) -> None:
                         admin(base_url, f"/_simulator/advance?hours={args.advance_hours}", "POST")
                     row = scenario(name, "ingest", env, base_url, args)
                     truth = admin(base_url, "/_simulator/ground_truth/counts")
-                    stored = warehouse_counts(db) if row["success"] else {}
+                    # the ingest group writes the working file (publishing is its own step)
+                    working = working_path_for(db)
+                    stored = warehouse_counts(working) if row["success"] else {}
                     row.update(
                         size=size,
                         truth_tests=truth["tests"],
-                        file_mb=file_mb(db),
+                        file_mb=file_mb(working),
                         equals_truth=bool(stored)
                         and all(stored[t] == truth[t] for t in stored),
                     )
