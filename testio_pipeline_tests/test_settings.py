@@ -106,8 +106,8 @@ def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TESTIO_")}
 
 
-def test_the_readme_and_env_example_list_every_setting_exactly_once() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_the_configuration_page_and_env_example_list_every_setting_exactly_once() -> None:
+    readme = (ROOT / "docs" / "configuration.md").read_text()
     table = re.findall(r"^\| (`TESTIO_[A-Z_]+`(?:, `TESTIO_[A-Z_]+`)*) \|", readme, re.MULTILINE)
     listed = [name for cell in table for name in re.findall(r"TESTIO_[A-Z_]+", cell)]
     assert sorted(listed) == sorted({s.env for s in SETTINGS}), "README configuration table"
