@@ -92,6 +92,10 @@ SETTINGS: tuple[Setting, ...] = (
         "a number of megabytes >= 256",
     ),
     Setting("TESTIO_MAX_IN_FLIGHT", "testio", "max_in_flight", _number(int, 1), "an integer >= 1"),
+    Setting(
+        "TESTIO_MAX_RESPONSE_MB", "testio", "max_response_mb", _number(int, 1),
+        "a number of megabytes >= 1",
+    ),
     Setting("TESTIO_BUG_BATCH_SIZE", "testio", "bug_batch_size", _number(int, 1), "an integer >= 1"),
     Setting(
         "TESTIO_CATALOG_TTL_MINUTES", "sync_options", "catalog_ttl_minutes",

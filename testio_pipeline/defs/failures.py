@@ -18,7 +18,7 @@ from testio_pipeline.testio.errors import (
     TestIOResponseError,
     TestIOUnavailableError,
 )
-from testio_pipeline.warehouse.connection import WarehouseLockedError
+from testio_pipeline.warehouse.connection import WarehouseFileError, WarehouseLockedError
 from testio_pipeline.warehouse.memory import WarehouseMemoryError
 
 _WHAT_TO_DO = {
@@ -62,6 +62,8 @@ def actionable_failures(source: str, source_hint: str = "") -> Iterator[None]:
             metadata={"endpoint": error.endpoint or "", "source": source},
             allow_retries=not isinstance(error, (TestIOAuthError, TestIONotFoundError)),
         ) from error
+    except WarehouseFileError as error:
+        raise dg.Failure(description=str(error), metadata={"warehouse": error.path}) from error
     except WarehouseLockedError as error:
         raise dg.Failure(description=str(error), metadata={"warehouse": error.path}) from error
     except WarehouseMemoryError as error:

@@ -136,6 +136,11 @@ class TestIOResource(dg.ConfigurableResource):
         default=settings.BUGS_TEST_IDS_PER_REQUEST,
         description="Test ids per /bugs request (filter_test_cycle_ids).",
     )
+    max_response_mb: int = Field(
+        default=settings.MAX_RESPONSE_MB,
+        description="Largest response body read, in MB (TESTIO_MAX_RESPONSE_MB); a larger one "
+        "fails its request with a clear error instead of being read whole.",
+    )
     simulator_size: str = Field(
         default="small",
         description="Size of the embedded simulator's account (small, medium, large or a scale).",
@@ -193,6 +198,7 @@ class TestIOResource(dg.ConfigurableResource):
             retry_after_cap_seconds=self.retry_after_cap_seconds,
             tests_per_page=self.tests_per_page,
             bug_batch_size=self.bug_batch_size,
+            max_response_bytes=self.max_response_mb << 20,
             transport=transport,
             logger=logger,
         )

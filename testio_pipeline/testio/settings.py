@@ -69,3 +69,8 @@ TESTS_STALE_PAGES_LIMIT = 3
 # a bisected page of at least this many records where every record failed is an outage, not
 # poisoned records: the listing fails instead of skipping the whole page
 POISON_OUTAGE_MIN_PAGE = 5
+
+# the largest response body the client reads (TESTIO_MAX_RESPONSE_MB): a /bugs answer for 15
+# tests is ~100 KB and a page of 25 tests ~80 KB, so anything near this is not an answer the
+# sync can use, and reading it whole would cost its size in memory
+MAX_RESPONSE_MB = 64
