@@ -72,12 +72,16 @@ class MemoryBudget:
     @property
     def write_limit_bytes(self) -> int:
         """DuckDB's `memory_limit` while a step merges into the warehouse."""
-        return max(MIN_WRITE_LIMIT_BYTES, int(self._usable_bytes * WRITE_SHARE))
+        return max(MIN_WRITE_LIMIT_BYTES, _whole_mib(self._usable_bytes * WRITE_SHARE))
 
     @property
     def convert_limit_bytes(self) -> int:
         """The Parquet worker's DuckDB limit while the fetch goes on."""
-        return max(MIN_CONVERT_LIMIT_BYTES, int(self._usable_bytes * CONVERT_SHARE))
+        return max(MIN_CONVERT_LIMIT_BYTES, _whole_mib(self._usable_bytes * CONVERT_SHARE))
+
+
+def _whole_mib(size: float) -> int:
+    return (int(size) >> 20) << 20
 
 
 class WarehouseMemoryError(RuntimeError):
