@@ -68,9 +68,10 @@ DESCRIPTIONS = {
         "feature id only known from test snapshots (in_catalog = false), with distinct tests "
         "covering it, bugs attributed through bug.test_feature split by status and, for valid "
         "(non-rejected) bugs, by severity, and bug_density = valid_bugs / tests_covered (NULL "
-        "when never tested). Metadata ranks the 10 most fragile features of the resource's "
-        f"customer among those covered by at least {settings.FRAGILE_MIN_TESTS} tests, as a "
-        "table and as a bar chart also written to <warehouse dir>/reports/feature_bug_density.png."
+        "when never tested). The page shows the 10 most fragile features (highest density "
+        f"among features covered by at least {settings.FRAGILE_MIN_TESTS} tests, with product "
+        "names: the `fragile_features` view) as a table and a chart, also in the report "
+        "reports/fragile_features.html next to the warehouse file."
     ),
     PRODUCT_QUALITY.name: (
         "Quality summary per product: tests and final tests, all bugs (including those without "
@@ -159,12 +160,44 @@ def _rebuild(
     return _Rebuilt(table, metadata, check_results, fragile)
 
 
+def fragile_features_table(features: list[FragileFeature]) -> dg.TableMetadataValue:
+    """The ranking as Dagster table metadata: rank, feature, product and the numbers first."""
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn("rank", "int"),
+            dg.TableColumn("feature", "string"),
+            dg.TableColumn("product", "string"),
+            dg.TableColumn("bugs_per_test", "float"),
+            dg.TableColumn("valid_bugs", "int"),
+            dg.TableColumn("critical", "int"),
+            dg.TableColumn("tests", "int"),
+        ]
+    )
+    records = [
+        dg.TableRecord(
+            {
+                "rank": rank,
+                "feature": f.feature_title or f"feature {f.feature_id}",
+                "product": f.product,
+                "bugs_per_test": round(f.bug_density, 2),
+                "valid_bugs": f.valid_bugs,
+                "critical": f.critical_bugs,
+                "tests": f.tests_covered,
+            }
+        )
+        for rank, f in enumerate(features, start=1)
+    ]
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
 def _add_ranking(rebuilt: _Rebuilt, warehouse: WarehouseResource) -> None:
     """The density asset's ranking as a table and a chart (drawn only when it changed)."""
     min_tests = settings.FRAGILE_MIN_TESTS
     chart_path = charts.reports_dir_for(warehouse.users_path) / settings.FEATURE_BUG_DENSITY_CHART
     png = charts.fragile_features_chart(rebuilt.fragile, min_tests=min_tests, path=chart_path)
     encoded = base64.b64encode(png).decode("ascii")
+    # a table value is drawn on the asset page as it is (markdown waits behind a click)
+    rebuilt.metadata["most_fragile_features_table"] = fragile_features_table(rebuilt.fragile)
     rebuilt.metadata["most_fragile_features"] = dg.MetadataValue.md(
         fragile_features_markdown(rebuilt.fragile, min_tests=min_tests)
     )
