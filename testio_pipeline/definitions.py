@@ -27,6 +27,7 @@ from testio_pipeline.defs.resources import (
     WarehouseResource,
 )
 from testio_pipeline.defs.schedules import JOBS, SCHEDULES
+from testio_pipeline.defs.sensors import SENSORS
 from testio_pipeline.testio import settings
 from testio_pipeline.warehouse.publish import working_path_for
 
@@ -60,6 +61,7 @@ defs = dg.Definitions(
     asset_checks=[*INGEST_CHECKS, *SYNC_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,
+    sensors=SENSORS,
     resources=build_resources(),
     # steps run one after another in the run's process: every step writes DuckDB, which takes
     # one writer at a time anyway (the `duckdb_writer` pool), and a process per step would
