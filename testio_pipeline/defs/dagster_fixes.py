@@ -35,7 +35,9 @@ def _interval_to_next_pending_claim_check(self: InstanceConcurrencyContext) -> f
 
 
 def _reporting_claim(original):
-    def claim(self: InstanceConcurrencyContext, concurrency_key: str, step_key: str, *args, **kwargs):
+    def claim(
+        self: InstanceConcurrencyContext, concurrency_key: str, step_key: str, *args, **kwargs
+    ):
         claimed = original(self, concurrency_key, step_key, *args, **kwargs)
         waits = self.__dict__.setdefault("_testio_waits", {})
         if claimed:

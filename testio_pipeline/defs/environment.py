@@ -84,30 +84,52 @@ SETTINGS: tuple[Setting, ...] = (
     # the published file readers open; the pipeline writes `.work/<name>` next to it
     Setting("TESTIO_DUCKDB_PATH", "warehouse", "published_path", _text, "a file path"),
     Setting(
-        "TESTIO_DUCKDB_LOCK_WAIT_SECONDS", "warehouse", "lock_wait_seconds",
-        _number(float, 0), "a number of seconds >= 0",
+        "TESTIO_DUCKDB_LOCK_WAIT_SECONDS",
+        "warehouse",
+        "lock_wait_seconds",
+        _number(float, 0),
+        "a number of seconds >= 0",
     ),
     Setting(
-        "TESTIO_MEMORY_BUDGET_MB", "warehouse", "memory_budget_mb", _number(int, 256),
+        "TESTIO_MEMORY_BUDGET_MB",
+        "warehouse",
+        "memory_budget_mb",
+        _number(int, 256),
         "a number of megabytes >= 256",
     ),
     Setting("TESTIO_MAX_IN_FLIGHT", "testio", "max_in_flight", _number(int, 1), "an integer >= 1"),
     Setting(
-        "TESTIO_MAX_RESPONSE_MB", "testio", "max_response_mb", _number(int, 1),
+        "TESTIO_MAX_RESPONSE_MB",
+        "testio",
+        "max_response_mb",
+        _number(int, 1),
         "a number of megabytes >= 1",
     ),
-    Setting("TESTIO_BUG_BATCH_SIZE", "testio", "bug_batch_size", _number(int, 1), "an integer >= 1"),
     Setting(
-        "TESTIO_CATALOG_TTL_MINUTES", "sync_options", "catalog_ttl_minutes",
-        _number(float, 0), "a number of minutes >= 0",
+        "TESTIO_BUG_BATCH_SIZE", "testio", "bug_batch_size", _number(int, 1), "an integer >= 1"
     ),
     Setting(
-        "TESTIO_SIMULATOR_SIZE", "testio", "simulator_size", _simulator_size,
+        "TESTIO_CATALOG_TTL_MINUTES",
+        "sync_options",
+        "catalog_ttl_minutes",
+        _number(float, 0),
+        "a number of minutes >= 0",
+    ),
+    Setting(
+        "TESTIO_SIMULATOR_SIZE",
+        "testio",
+        "simulator_size",
+        _simulator_size,
         "small, medium, large or a positive scale such as 2.5",
     ),
-    Setting("TESTIO_SIMULATOR_SEED", "testio", "simulator_seed", _number(int, 0), "an integer >= 0"),
     Setting(
-        "TESTIO_FRESHNESS_SCALE", None, "freshness windows", _number(float, 0, inclusive=False),
+        "TESTIO_SIMULATOR_SEED", "testio", "simulator_seed", _number(int, 0), "an integer >= 0"
+    ),
+    Setting(
+        "TESTIO_FRESHNESS_SCALE",
+        None,
+        "freshness windows",
+        _number(float, 0, inclusive=False),
         "a number > 0",
     ),
 )

@@ -41,8 +41,10 @@ def catch_up_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.S
         filters=dg.RunsFilter(
             tags={SYNC_TAG_KEY: ["incremental", "catalog", "full"]},
             statuses=[
-                dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED,
-                dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+                dg.DagsterRunStatus.QUEUED,
+                dg.DagsterRunStatus.NOT_STARTED,
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED,
             ],
         ),
         limit=1,

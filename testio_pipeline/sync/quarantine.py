@@ -49,7 +49,9 @@ def replace_problems(
     if attempted_products is not None:
         products = bigint_list(attempted_products)
         for table in (SKIPPED_RECORDS.name, SYNC_FAILURES.name):
-            con.execute(f"DELETE FROM {table} WHERE {scope} AND list_contains({products}, product_id)")
+            con.execute(
+                f"DELETE FROM {table} WHERE {scope} AND list_contains({products}, product_id)"
+            )
     if attempted_tests is not None:
         con.execute(
             f"DELETE FROM {SKIPPED_RECORDS.name} WHERE {scope} "
@@ -66,8 +68,20 @@ def replace_problems(
             SKIPPED_RECORDS.name,
             [
                 (
-                    customer_id, run_id, s.endpoint, s.product_id, s.position, s.end_at_before,
-                    s.end_at_after, s.reason, now, asset, s.record_id, s.test_id, s.field, s.value,
+                    customer_id,
+                    run_id,
+                    s.endpoint,
+                    s.product_id,
+                    s.position,
+                    s.end_at_before,
+                    s.end_at_after,
+                    s.reason,
+                    now,
+                    asset,
+                    s.record_id,
+                    s.test_id,
+                    s.field,
+                    s.value,
                 )
                 for s in skipped
             ],
@@ -79,8 +93,16 @@ def replace_problems(
             SYNC_FAILURES.name,
             [
                 (
-                    customer_id, asset, f.scope, f.product_id, list(f.test_ids), f.endpoint,
-                    f.status, f.message, run_id, now,
+                    customer_id,
+                    asset,
+                    f.scope,
+                    f.product_id,
+                    list(f.test_ids),
+                    f.endpoint,
+                    f.status,
+                    f.message,
+                    run_id,
+                    now,
                 )
                 for f in failures
             ],
@@ -94,9 +116,19 @@ def skipped_raw_record(
     """A record parsed in Python (products, features) that cannot be a row. `product_id` 0
     stands for "the account" (the product list itself)."""
     raw_id = raw.get("id") if isinstance(raw, dict) else None
-    record_id = valid_id(raw_id) if isinstance(raw_id, (int, str)) and not isinstance(raw_id, bool) else None
+    record_id = (
+        valid_id(raw_id)
+        if isinstance(raw_id, (int, str)) and not isinstance(raw_id, bool)
+        else None
+    )
     return SkippedRecord(
-        f"GET {path}", product_id, position, None, None, str(error), record_id=record_id,
+        f"GET {path}",
+        product_id,
+        position,
+        None,
+        None,
+        str(error),
+        record_id=record_id,
         value=json.dumps(raw, default=str, ensure_ascii=False)[:RAW_VALUE_CHARS],
     )
 
@@ -106,7 +138,9 @@ def _insert(
 ) -> None:
     # a few rows per run at most: literals are simplest (no parameters: see sql_values)
     values = ", ".join(
-        "(" + ", ".join(bigint_list(v) if isinstance(v, list) else sql_literal(v) for v in row) + ")"
+        "("
+        + ", ".join(bigint_list(v) if isinstance(v, list) else sql_literal(v) for v in row)
+        + ")"
         for row in rows
     )
     con.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES {values}")

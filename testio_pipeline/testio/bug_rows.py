@@ -12,8 +12,9 @@ The semantics are those of the warehouse contract and of `models` for the other 
 - ids come from `id`, `test.id`, `product.id`, `test_feature.id` and `test_feature.feature_id`:
   an integer, or a string of ASCII digits (surrounding whitespace allowed), within BIGINT;
   anything else (bool, float, object, missing) is NULL. A bug that is not an object or has
-  no valid `id` is not a row (it is quarantined, see `bug_rows_sql`); `test_feature` missing, null or empty gives NULL links and the bug
-  is kept; a bug whose `test.id` is not among the tests asked for is kept too;
+  no valid `id` is not a row (it is quarantined, see `bug_rows_sql`); `test_feature` missing,
+  null or empty gives NULL links and the bug is kept; a bug whose `test.id` is not among the
+  tests asked for is kept too;
 - `auto_accepted` / `known` are JSON booleans, anything else NULL;
 - `reported_at` / `exported_at`: null, missing or blank is NULL; an ISO-8601 string with an
   offset (`+02:00`, `+0200`, `+02`, `Z`) becomes that UTC instant, one without an offset is
@@ -114,7 +115,10 @@ def _deduplicated(relation: str, duplicate_ids: Collection[int] | None) -> str:
     last = "QUALIFY row_number() OVER (PARTITION BY id ORDER BY filename DESC, position DESC) = 1"
     if duplicate_ids is None:
         # bugs without an id are no duplicates of each other: each is quarantined on its own
-        return f"SELECT * FROM {relation} WHERE id IS NULL UNION ALL SELECT * FROM {relation} WHERE id IS NOT NULL {last}"
+        return (
+            f"SELECT * FROM {relation} WHERE id IS NULL "
+            f"UNION ALL SELECT * FROM {relation} WHERE id IS NOT NULL {last}"
+        )
     if not duplicate_ids:
         return f"SELECT * FROM {relation}"
     ids = "[" + ", ".join(str(int(i)) for i in sorted(set(duplicate_ids))) + "]::BIGINT[]"

@@ -156,7 +156,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         """The body, refused once it exceeds the limit: up front when the server announces
         its length (the common case, read in one call), else while it streams in."""
         limit = self._max_body_bytes
-        if limit is None or (response.content_length is not None and response.content_length <= limit):
+        announced = response.content_length
+        if limit is None or (announced is not None and announced <= limit):
             return await response.read()
         if response.content_length is not None:
             raise ResponseTooLargeError(request, response.content_length, limit)

@@ -19,7 +19,13 @@ import httpx
 
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
 TEST_STATUSES = {
-    "initialized", "waiting", "running", "locked", "customer_finalized", "archived", "cancelled",
+    "initialized",
+    "waiting",
+    "running",
+    "locked",
+    "customer_finalized",
+    "archived",
+    "cancelled",
 }
 BUG_STATUSES = {"accepted", "rejected", "forwarded"}
 SEVERITIES = {"low", "high", "critical", "visual", "content", "custom"}
@@ -41,8 +47,10 @@ class ProbeReport:
         head = f"probe of {self.base_url} (product {self.product_id}, {self.requests} requests)"
         if not self.differences:
             return f"{head}: every assumption holds"
-        return head + f": {len(self.differences)} differences\n" + "\n".join(
-            f"  - {d}" for d in self.differences
+        return (
+            head
+            + f": {len(self.differences)} differences\n"
+            + "\n".join(f"  - {d}" for d in self.differences)
         )
 
 
@@ -60,18 +68,24 @@ def probe(base_url: str, token: str, product_id: int | None = None) -> ProbeRepo
         if not products:
             return report
         for p in products[:20]:
-            _shape(report, "product", p, {"id": int, "name": str, "sections": list,
-                                          "sections_with_default": list})
+            _shape(
+                report,
+                "product",
+                p,
+                {"id": int, "name": str, "sections": list, "sections_with_default": list},
+            )
         chosen = next((p for p in products if p.get("id") == product_id), products[0])
         report.product_id = chosen["id"]
         pid = chosen["id"]
         _check_tests(report, get, pid)
         _check_features(report, get, chosen)
         missing = get("/exploratory_tests/1")
-        report.expect(missing.status_code == 404, f"unknown test: HTTP {missing.status_code}, not 404")
+        report.expect(
+            missing.status_code == 404, f"unknown test: HTTP {missing.status_code}, not 404"
+        )
         report.expect(
             isinstance(_json(missing), dict) and "error" in _json(missing),
-            "an error answer has no {\"error\": ...} body",
+            'an error answer has no {"error": ...} body',
         )
     return report
 
@@ -99,8 +113,13 @@ def _check_tests(report: ProbeReport, get, pid: int) -> None:
     path = f"/products/{pid}/exploratory_tests"
     first = get(path, page=1, per_page=2)
     body = _json(first) or {}
-    report.expect(set(body) == {"exploratory_tests"}, f"{path}: keys {sorted(body)}, expected only exploratory_tests (no paging metadata)")
-    report.expect(not {"link", "x-total", "x-total-count"} & set(first.headers), f"{path}: pagination headers")
+    report.expect(
+        set(body) == {"exploratory_tests"},
+        f"{path}: keys {sorted(body)}, expected only exploratory_tests (no paging metadata)",
+    )
+    report.expect(
+        not {"link", "x-total", "x-total-count"} & set(first.headers), f"{path}: pagination headers"
+    )
     page1 = body.get("exploratory_tests") or []
     report.expect(len(page1) <= 2, f"{path}: per_page=2 answered {len(page1)} tests")
     page2 = (get(path, page=2, per_page=2).json() or {}).get("exploratory_tests") or []
@@ -111,33 +130,66 @@ def _check_tests(report: ProbeReport, get, pid: int) -> None:
         _shape(report, "test", test, {"id": int, "features": list})
         if not isinstance(test, dict):
             continue
-        report.expect(test.get("status") in TEST_STATUSES, f"test {test.get('id')}: unknown status {test.get('status')!r}")
+        report.expect(
+            test.get("status") in TEST_STATUSES,
+            f"test {test.get('id')}: unknown status {test.get('status')!r}",
+        )
         for key in ("start_at", "end_at"):
             value = test.get(key)
-            report.expect(value is None or bool(ISO_WITH_OFFSET.match(str(value))), f"test {test.get('id')}: {key} {value!r} is not ISO-8601 with an offset")
+            report.expect(
+                value is None or bool(ISO_WITH_OFFSET.match(str(value))),
+                f"test {test.get('id')}: {key} {value!r} is not ISO-8601 with an offset",
+            )
         for tf in test.get("features") or []:
             _shape(report, "test feature", tf, {"id": int, "feature_id": int})
-        report.expect(isinstance((test.get("product") or {}).get("id"), int), f"test {test.get('id')}: no product.id")
+        report.expect(
+            isinstance((test.get("product") or {}).get("id"), int),
+            f"test {test.get('id')}: no product.id",
+        )
     unpaged = (get(path).json() or {}).get("exploratory_tests") or []
-    report.expect(len(unpaged) <= UNPAGED_LIMIT, f"{path} without page: {len(unpaged)} tests, expected at most {UNPAGED_LIMIT} (the truncation quirk)")
+    report.expect(
+        len(unpaged) <= UNPAGED_LIMIT,
+        f"{path} without page: {len(unpaged)} tests, expected at most {UNPAGED_LIMIT} (the truncation quirk)",
+    )
     if tests:
-        bugs = (get("/bugs", filter_test_cycle_ids=",".join(str(t["id"]) for t in tests[:3])).json() or {}).get("bugs")
+        bugs = (
+            get("/bugs", filter_test_cycle_ids=",".join(str(t["id"]) for t in tests[:3])).json()
+            or {}
+        ).get("bugs")
         report.expect(isinstance(bugs, list), "/bugs: no `bugs` list")
         for bug in (bugs or [])[:50]:
             _shape(report, "bug", bug, {"id": int, "title": str})
             if isinstance(bug, dict):
-                report.expect(bug.get("status") in BUG_STATUSES, f"bug {bug.get('id')}: status {bug.get('status')!r}")
-                report.expect(bug.get("severity") in SEVERITIES, f"bug {bug.get('id')}: severity {bug.get('severity')!r}")
-                report.expect(bool(ISO_WITH_OFFSET.match(str(bug.get("reported_at")))), f"bug {bug.get('id')}: reported_at {bug.get('reported_at')!r}")
-                report.expect(isinstance((bug.get("test") or {}).get("id"), int), f"bug {bug.get('id')}: no test.id")
+                report.expect(
+                    bug.get("status") in BUG_STATUSES,
+                    f"bug {bug.get('id')}: status {bug.get('status')!r}",
+                )
+                report.expect(
+                    bug.get("severity") in SEVERITIES,
+                    f"bug {bug.get('id')}: severity {bug.get('severity')!r}",
+                )
+                report.expect(
+                    bool(ISO_WITH_OFFSET.match(str(bug.get("reported_at")))),
+                    f"bug {bug.get('id')}: reported_at {bug.get('reported_at')!r}",
+                )
+                report.expect(
+                    isinstance((bug.get("test") or {}).get("id"), int),
+                    f"bug {bug.get('id')}: no test.id",
+                )
 
 
 def _check_features(report: ProbeReport, get, product: dict) -> None:
     pid = product["id"]
-    sectioned = len(product.get("sections") or []) > 0 or len(product.get("sections_with_default") or []) > 1
+    sectioned = (
+        len(product.get("sections") or []) > 0
+        or len(product.get("sections_with_default") or []) > 1
+    )
     whole = get(f"/products/{pid}/features")
     if sectioned:
-        report.expect(whole.status_code in (200, 422), f"features of sectioned product {pid}: HTTP {whole.status_code}, expected 200 (2026) or 422 (2025)")
+        report.expect(
+            whole.status_code in (200, 422),
+            f"features of sectioned product {pid}: HTTP {whole.status_code}, expected 200 (2026) or 422 (2025)",
+        )
         sid = (product.get("sections") or product.get("sections_with_default"))[0]["id"]
         whole = get(f"/products/{pid}/sections/{sid}/features")
     report.expect(whole.status_code == 200, f"features of product {pid}: HTTP {whole.status_code}")

@@ -77,8 +77,15 @@ def record_sync_run(
     """Write this run's row of `sync_runs` into the working file, before it is published."""
     values = ", ".join(
         sql_literal(v)
-        for v in (customer_id, run_id, started_at, published_at, status, source,
-                  json.dumps(changes, sort_keys=True))
+        for v in (
+            customer_id,
+            run_id,
+            started_at,
+            published_at,
+            status,
+            source,
+            json.dumps(changes, sort_keys=True),
+        )
     )
     with write_transaction(working, lock_wait_seconds=lock_wait_seconds) as con:
         con.execute(
@@ -99,8 +106,10 @@ def publish(working: Path, published: Path, *, lock_wait_seconds: float) -> Publ
     os.replace(temporary, published)
     _fsync_directory(published.parent)
     return Published(
-        published, round(published.stat().st_size / 2**20, 1),
-        round(time.perf_counter() - started, 3), method,
+        published,
+        round(published.stat().st_size / 2**20, 1),
+        round(time.perf_counter() - started, 3),
+        method,
     )
 
 

@@ -38,7 +38,7 @@ def fragile_features_html(
     rows = "\n".join(
         "<tr>"
         f'<td class="n">{rank}</td><td>{html.escape(f.feature_title or "")}'
-        f'{"" if f.in_catalog else " <span class=muted>(not in catalog)</span>"}</td>'
+        f"{'' if f.in_catalog else ' <span class=muted>(not in catalog)</span>'}</td>"
         f"<td>{html.escape(f.product)}</td>"
         f'<td class="n">{f.tests_covered}</td><td class="n">{f.valid_bugs}</td>'
         f'<td class="n">{f.critical_bugs}</td><td class="n">{f.bug_density:.2f}</td>'

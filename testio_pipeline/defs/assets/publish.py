@@ -37,7 +37,9 @@ def _changes_of_run(context: AssetExecutionContext) -> dict[str, dict[str, objec
             continue
         metadata = materialization.metadata
         changes[materialization.asset_key.to_user_string()] = {
-            key.replace("dagster/", ""): metadata[key].value for key in CHANGE_KEYS if key in metadata
+            key.replace("dagster/", ""): metadata[key].value
+            for key in CHANGE_KEYS
+            if key in metadata
         }
     return changes
 
@@ -88,7 +90,8 @@ def published_warehouse(
         lock_wait_seconds=warehouse.lock_wait_seconds,
     )
     done = publish.publish(
-        Path(warehouse.path), Path(warehouse.published_path),
+        Path(warehouse.path),
+        Path(warehouse.published_path),
         lock_wait_seconds=warehouse.lock_wait_seconds,
     )
     context.log.info(

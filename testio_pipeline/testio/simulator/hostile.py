@@ -41,7 +41,9 @@ class HostileData:
             self.catalog_errors.clear()
 
     def __bool__(self) -> bool:
-        return bool(self.test_fields or self.bug_objects or self.listing_errors or self.catalog_errors)
+        return bool(
+            self.test_fields or self.bug_objects or self.listing_errors or self.catalog_errors
+        )
 
     def patch_test(self, test_id: int, body: bytes) -> bytes:
         """`body` (one rendered test) with its hostile fields, if any."""
