@@ -199,11 +199,7 @@ def run_sizes(args: argparse.Namespace) -> None:
         finally:
             process.terminate()
             process.wait(timeout=60)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
-    print()
-    print(sizes_markdown(rows, args))
+    write_results(rows, Path(args.out), sizes_markdown(rows, args))
 
 
 def _exponent(a: float, b: float, size_a: float, size_b: float) -> str:
@@ -295,12 +291,15 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
+    write_results(rows, Path(args.out), markdown(rows, args))
 
-    out = Path(args.out)
+
+def write_results(rows: list[dict], out: Path, table: str) -> None:
+    """The raw rows as JSON at `out`, the markdown table on stdout."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))
     print()
-    print(markdown(rows, args))
+    print(table)
 
 
 def markdown(rows: list[dict], args) -> str:

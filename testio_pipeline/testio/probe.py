@@ -17,16 +17,11 @@ from typing import Any
 
 import httpx
 
+from testio_pipeline.testio import settings
+
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
-TEST_STATUSES = {
-    "initialized",
-    "waiting",
-    "running",
-    "locked",
-    "customer_finalized",
-    "archived",
-    "cancelled",
-}
+# the statuses the reference lists (a new one is a difference worth knowing about)
+TEST_STATUSES = set(settings.TEST_STATUSES)
 BUG_STATUSES = {"accepted", "rejected", "forwarded"}
 SEVERITIES = {"low", "high", "critical", "visual", "content", "custom"}
 UNPAGED_LIMIT = 150
