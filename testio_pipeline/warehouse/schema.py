@@ -130,6 +130,35 @@ TEST_FEATURES = TableSpec(
         ("enable_content", "BOOLEAN"),
         ("enable_visual", "BOOLEAN"),
         ("synced_at", "TIMESTAMPTZ"),
+        # the 2026 API's execution outcome; NULL where the API omits it (older accounts)
+        ("execution_status", "VARCHAR"),
+        ("tester_count", "BIGINT"),
+        ("bugs_found", "BIGINT"),
+        ("bug_ids", "BIGINT[]"),
+    ),
+)
+
+TEST_FEATURE_STORIES = TableSpec(
+    name="test_feature_stories",
+    key=("customer_id", "test_feature_id", "user_story_id"),
+    description=(
+        "Per test feature, the outcome of each of its user stories (2026 API, "
+        "includes[]=user_stories); no rows where the API gives stories as plain texts."
+    ),
+    columns=(
+        ("customer_id", "BIGINT NOT NULL"),
+        ("test_feature_id", "BIGINT NOT NULL"),
+        ("user_story_id", "BIGINT NOT NULL"),
+        ("test_id", "BIGINT"),
+        ("feature_id", "BIGINT"),
+        ("product_id", "BIGINT"),
+        ("user_story_version_id", "BIGINT"),
+        ("title", "VARCHAR"),
+        ("execution_status", "VARCHAR"),
+        ("tested_by_count", "BIGINT"),
+        ("bugs_found", "BIGINT"),
+        ("bug_ids", "BIGINT[]"),
+        ("synced_at", "TIMESTAMPTZ"),
     ),
 )
 
@@ -236,6 +265,7 @@ INGEST_TABLES: tuple[TableSpec, ...] = (
     FEATURE_CATALOG_SYNCS,
     TESTS,
     TEST_FEATURES,
+    TEST_FEATURE_STORIES,
     BUGS,
     USERS,
     SKIPPED_RECORDS,
