@@ -88,19 +88,17 @@ def test_feature_json(
     stories: list[Any] | None
     if tf.stories is None:
         stories = None  # quirk 5.9: a test feature's user_stories may be null
-    elif story_objects:
-        stories = []
-        for outcome in story_outcomes(tf.stories, execution, testers, bug_ids):
-            s = outcome.story
-            story: Json = {"id": s.id, "path": s.title, "title": s.title, "feature_id": tf.feature_id}
-            if api_2026:
-                story.update({
-                    "user_story_version_id": story_version_id(s),
-                    "execution_status": outcome.execution_status,
-                    "tested_by_count": outcome.tested_by_count,
-                    "bugs_found": len(outcome.bug_ids), "bug_ids": list(outcome.bug_ids),
-                })
-            stories.append(story)
+    elif story_objects and api_2026:
+        # the tests endpoint honours includes[]=user_stories since the 2026 API only
+        stories = [
+            {
+                "id": o.story.id, "path": o.story.title, "title": o.story.title,
+                "feature_id": tf.feature_id, "user_story_version_id": story_version_id(o.story),
+                "execution_status": o.execution_status, "tested_by_count": o.tested_by_count,
+                "bugs_found": len(o.bug_ids), "bug_ids": list(o.bug_ids),
+            }
+            for o in story_outcomes(tf.stories, execution, testers, bug_ids)
+        ]
     else:
         stories = [s.title for s in tf.stories]
     body: Json = {
