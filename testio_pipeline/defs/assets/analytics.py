@@ -20,12 +20,16 @@ from testio_pipeline.warehouse.analytics import (
     BUG_TRENDS,
     FEATURE_BUG_DENSITY,
     FEATURE_COVERAGE_GAPS,
+    FEATURE_EXECUTION_OUTCOMES,
+    FEATURE_FRAGILITY,
     PRODUCT_QUALITY,
+    STORY_FAILURES,
     TESTER_STATS,
     AnalyticsTable,
     replace_table,
     settings,
 )
+from testio_pipeline.warehouse.analytics.feature_fragility import fragility_markdown
 from testio_pipeline.warehouse.analytics.markdown import query_markdown
 from testio_pipeline.warehouse.analytics.ranking import (
     FragileFeature,
@@ -86,11 +90,14 @@ def _materialize(
     by the caller after the connection is closed, so the file lock is held only for SQL.
     """
     fragile: list[FragileFeature] = []
+    ranking: str | None = None
     with warehouse.write(log=context.log) as con:
         stats = replace_table(con, table)
         preview = query_markdown(con, table.preview_sql(limit=PREVIEW_ROWS))
         if table is FEATURE_BUG_DENSITY:
             fragile = top_fragile_features(con, customer_id=warehouse.customer_id)
+        if table is FEATURE_FRAGILITY:
+            ranking = fragility_markdown(con, customer_id=warehouse.customer_id)
     duration = time.perf_counter() - started
     context.log.info(f"{table.name}: {stats.row_count} rows in {duration:.2f} s")
     metadata: dict[str, object] = {
@@ -107,6 +114,8 @@ def _materialize(
             f"Top {PREVIEW_ROWS} rows by `{table.preview_order}`\n\n{preview}"
         ),
     }
+    if ranking is not None:
+        metadata["most_fragile_features"] = dg.MetadataValue.md(ranking)
     return metadata, fragile
 
 
@@ -182,10 +191,39 @@ def tester_stats(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
     return _result(context, warehouse, TESTER_STATS)
 
 
+@_analytics_asset(FEATURE_EXECUTION_OUTCOMES)
+def feature_execution_outcomes(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """How the crowd's executions of each feature ended (2026 API `execution_status` of test
+    features): not_tested / passed / failed / blocked counts, failure rate (failed + blocked
+    over executed), the failure rate of the newest 6 cycles against the earlier ones (trend)
+    and the current failure streak, with product names. Empty for an API before 2026."""
+    return _result(context, warehouse, FEATURE_EXECUTION_OUTCOMES)
+
+
+@_analytics_asset(STORY_FAILURES)
+def story_failures(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Per user story, how its executions ended across test cycles (2026 API, story outcomes
+    in test_feature_stories), with keeps_failing for stories whose newest two or more
+    executions all failed or were blocked; the preview lists those first."""
+    return _result(context, warehouse, STORY_FAILURES)
+
+
+@_analytics_asset(FEATURE_FRAGILITY)
+def feature_fragility(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Features ranked by fragility_score = (percentile of bug density + failure rate) / 2,
+    among features covered by at least 5 tests and executed at least 3 times: features that
+    collect bugs and features whose executions keep failing both rank high. Metadata shows the
+    customer's 10 most fragile features with product names (most_fragile_features)."""
+    return _result(context, warehouse, FEATURE_FRAGILITY)
+
+
 ANALYTICS_ASSETS: list[dg.AssetsDefinition] = [
     feature_bug_density,
     product_quality,
     bug_trends,
     feature_coverage_gaps,
     tester_stats,
+    feature_execution_outcomes,
+    story_failures,
+    feature_fragility,
 ]
