@@ -165,17 +165,31 @@ FROM checked
 """
 
 
+def test_feature_items_sql(listed: str) -> str:
+    """Every item of every test's `features[]` in `listed`, parsed once, with its place and
+    its test's problem: the `items` relation `test_feature_rows_sql` and
+    `test_feature_story_rows_sql` take with `place`, so a chunk parses the items once for
+    both tables."""
+    return f"WITH {_test_feature_items(listed, True)} SELECT * FROM fields"
+
+
 def test_feature_rows_sql(
-    listed: str, customer_id: int, synced_at: datetime, *, place: bool = False
+    listed: str,
+    customer_id: int,
+    synced_at: datetime,
+    *,
+    place: bool = False,
+    items: str | None = None,
 ) -> str:
     """A SELECT of exactly the `test_features` columns (in `TEST_FEATURES` order), one row
     per test feature id, from `listed` (see `test_rows_sql`). Without `place`, only the
     items of records `test_rows_sql` keeps.
 
     `place` adds where each item was listed (`page_file`, `position`, `item_position`) and
-    keeps every item: `chosen_test_features_sql` deduplicates once the listing is done."""
+    keeps every item: `chosen_test_features_sql` deduplicates once the listing is done.
+    `items` (with `place`): a relation of `test_feature_items_sql(listed)` to read instead."""
     return f"""
-WITH {_test_feature_items(listed, place)}
+WITH {_items_or_parse(listed, place, items)}
 SELECT
     CAST({int(customer_id)} AS BIGINT) AS customer_id,
     {json_id("g.id")} AS id,
@@ -202,7 +216,12 @@ FROM fields
 
 
 def test_feature_story_rows_sql(
-    listed: str, customer_id: int, synced_at: datetime, *, place: bool = False
+    listed: str,
+    customer_id: int,
+    synced_at: datetime,
+    *,
+    place: bool = False,
+    items: str | None = None,
 ) -> str:
     """A SELECT of exactly the `test_feature_stories` columns, one row per story object (the
     2026 shape of `includes[]=user_stories`) with a valid id inside a test feature with a
@@ -211,13 +230,14 @@ def test_feature_story_rows_sql(
     its test feature's. Without `place`, one row per (test feature, story), the last listed.
 
     `place` adds where each story was listed (`page_file`, `position`, `item_position`,
-    `story_position`) and keeps every one: `chosen_test_feature_stories_sql` deduplicates."""
+    `story_position`) and keeps every one: `chosen_test_feature_stories_sql` deduplicates.
+    `items` as in `test_feature_rows_sql`."""
     last = (
         "QUALIFY row_number() OVER (PARTITION BY test_feature_id, user_story_id "
         "ORDER BY filename DESC, position DESC, item_position DESC, story_position DESC) = 1"
     )
     return f"""
-WITH {_test_feature_items(listed, place)},
+WITH {_items_or_parse(listed, place, items)},
 stories AS (
     SELECT filename, position, item_position, test_id, product_id,
            {json_id("g.id")} AS test_feature_id, {json_id("g.feature_id")} AS item_feature_id,
@@ -250,6 +270,14 @@ FROM typed
 WHERE test_feature_id IS NOT NULL AND user_story_id IS NOT NULL
 {"" if place else last}
 """
+
+
+def _items_or_parse(listed: str, place: bool, items: str | None) -> str:
+    if items is None:
+        return _test_feature_items(listed, place)
+    if not place:
+        raise ValueError("prepared items hold every item: use them with place=True")
+    return f"fields AS (SELECT * FROM {items})"
 
 
 def _test_feature_items(listed: str, place: bool) -> str:
@@ -356,3 +384,4 @@ def _with_fields(listed: str) -> str:
 test_rows_sql.__test__ = False  # type: ignore[attr-defined]
 test_feature_rows_sql.__test__ = False  # type: ignore[attr-defined]
 test_feature_story_rows_sql.__test__ = False  # type: ignore[attr-defined]
+test_feature_items_sql.__test__ = False  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from testio_pipeline.testio.test_rows import (
     chosen_tests_sql,
     listed_tests_sql,
     rejected_tests_sql,
+    test_feature_items_sql,
     test_feature_rows_sql,
     test_feature_story_rows_sql,
     test_rows_sql,
@@ -95,10 +96,11 @@ def rows(
     # the sync's way must give the same rows: every record parsed with its place into
     # Parquet first, the rejected ones set aside, the chosen good ones picked afterwards
     all_records = f"({listed_tests_sql(files, None, max_body_bytes=0)})"
+    con.execute(f"CREATE TEMP TABLE items AS {test_feature_items_sql(all_records)}")
     for table, sql in (
         ("tests", test_rows_sql(all_records, CUSTOMER, SYNCED, place=True)),
-        ("test_features", test_feature_rows_sql(all_records, CUSTOMER, SYNCED, place=True)),
-        ("stories", test_feature_story_rows_sql(all_records, CUSTOMER, SYNCED, place=True)),
+        ("test_features", test_feature_rows_sql(all_records, CUSTOMER, SYNCED, place=True, items="items")),
+        ("stories", test_feature_story_rows_sql(all_records, CUSTOMER, SYNCED, place=True, items="items")),
     ):
         con.execute(f"COPY ({sql}) TO '{tmp_path / table}.parquet' (FORMAT parquet)")
     con.execute("DELETE FROM test_feature_stories; DELETE FROM test_features; DELETE FROM tests")
