@@ -61,6 +61,12 @@ def test_2026_outcomes_match_ground_truth_and_follow_the_tests(tmp_path):
         assert result.success
         assert_warehouse_matches(account.db_path, sim.ground_truth(customer_id=1))
         _assert_outcomes_match(account.db_path, sim)
+        story_checks = {
+            e.check_name: e.passed
+            for e in result.get_asset_check_evaluations()
+            if e.asset_key.to_user_string() == "test_feature_stories"
+        }
+        assert story_checks == {"primary_key_unique": True, "customer_id_not_null": True}
         meta = materialization_metadata(result, "test_feature_stories")
         assert meta["dagster/row_count"] == len(sim.ground_truth().test_feature_stories) > 0
         statuses = {row[0] for row in _outcomes(account.db_path).values()}
