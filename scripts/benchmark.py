@@ -1,6 +1,13 @@
 """Benchmark of the sync over real HTTP against the simulator (not a test: numbers, no asserts).
 
     .venv/bin/python scripts/benchmark.py --size large --latency-ms 50 --in-flight 20 --repeat 3
+    .venv/bin/python scripts/benchmark.py --sizes medium,large,2x,4x,10x --repeat 1
+
+With `--sizes` it runs the full, no-change and +24 h syncs at each size (`2x` is twice
+`large`, or a float scale where `small` is 1) and prints per size wall, request floor, peak
+RSS, DuckDB file size and per-step times, whether the warehouse equals the simulator's ground
+truth (counts), and the growth exponent of each figure between consecutive sizes. A failed
+run is printed FAILED, never with a time.
 
 For each repetition it starts a fresh simulator server (a separate process), then runs, each in
 a fresh child process so peak RSS is the sync's own:
@@ -30,6 +37,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from testio_pipeline.warehouse.publish import working_path_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -82,14 +91,15 @@ def admin(base_url: str, path: str, method: str = "GET") -> dict:
 
 
 def run_child(selection: str, env: dict[str, str]) -> dict:
-    """One sync in a fresh process (in-process executor), with that process's peak RSS."""
+    """One sync in a fresh process (in-process executor), with that process's peak RSS; a
+    process that crashed counts as a failed run."""
     completed = subprocess.run(
         [PYTHON, "-c", CHILD, selection], cwd=ROOT, env=env, capture_output=True, text=True
     )
     lines = [l for l in completed.stdout.splitlines() if l.startswith("RESULT ")]
     if completed.returncode != 0 or not lines:
         sys.stderr.write(completed.stderr[-4000:])
-        raise SystemExit(f"sync child failed ({completed.returncode})")
+        return {"success": False, "wall": 0.0, "assets": {}, "peak_rss_mb": 0.0}
     return json.loads(lines[-1][len("RESULT "):])
 
 
@@ -127,6 +137,126 @@ def scenario(name: str, selection: str, env: dict[str, str], base_url: str, args
     return row
 
 
+LARGE_SCALE = 60.0
+
+
+def scale_of(size: str) -> str:
+    """A size as the simulator takes it: a name, or `<n>x` (n times `large`) as a scale."""
+    if size.endswith("x"):
+        return f"{float(size[:-1]) * LARGE_SCALE:g}"
+    return size
+
+
+def file_mb(path: Path) -> float:
+    return round(path.stat().st_size / 2**20, 1) if path.exists() else 0.0
+
+
+def warehouse_counts(path: Path) -> dict[str, int]:
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {
+            t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("products", "tests", "test_features", "bugs")
+        }
+
+
+def run_sizes(args: argparse.Namespace) -> None:
+    """Full, no-change and +24 h syncs at each size, ground truth checked, exponents."""
+    rows: list[dict] = []
+    for size in args.sizes.split(","):
+        args.size = scale_of(size)
+        process, base_url = start_simulator(args)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                db = Path(tmp) / "bench.duckdb"
+                env = {
+                    **os.environ,
+                    "TESTIO_API_TOKEN": "simulator-token",
+                    "TESTIO_API_BASE_URL": base_url,
+                    "TESTIO_MAX_IN_FLIGHT": str(args.in_flight),
+                    "TESTIO_DUCKDB_PATH": str(db),
+                    "TESTIO_CATALOG_TTL_MINUTES": "0",
+                    "DAGSTER_HOME": tmp,
+                }
+                for name in ("full", "no-change", "+24h"):
+                    if name == "+24h":
+                        admin(base_url, f"/_simulator/advance?hours={args.advance_hours}", "POST")
+                    row = scenario(name, "ingest", env, base_url, args)
+                    truth = admin(base_url, "/_simulator/ground_truth/counts")
+                    # the ingest group writes the working file (publishing is its own step)
+                    working = working_path_for(db)
+                    stored = warehouse_counts(working) if row["success"] else {}
+                    row.update(
+                        size=size,
+                        truth_tests=truth["tests"],
+                        file_mb=file_mb(working),
+                        equals_truth=bool(stored)
+                        and all(stored[t] == truth[t] for t in stored),
+                    )
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2))
+    print()
+    print(sizes_markdown(rows, args))
+
+
+def _exponent(a: float, b: float, size_a: float, size_b: float) -> str:
+    import math
+
+    if not (a and b and size_a and size_b) or size_a == size_b:
+        return "–"
+    return f"{math.log(b / a) / math.log(size_b / size_a):.2f}"
+
+
+def sizes_markdown(rows: list[dict], args) -> str:
+    sizes = list(dict.fromkeys(r["size"] for r in rows))
+    lines = [
+        f"{args.latency_ms:g} ms latency, {args.in_flight} requests in flight, one run each, "
+        f"budget {os.environ.get('TESTIO_MEMORY_BUDGET_MB', '1024')} MB",
+        "",
+        "| size | scenario | wall (s) | requests | floor (s) | wall / floor | tests step (s) "
+        "| bugs step (s) | peak RSS (MB) | file (MB) | equals truth |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if not r["success"]:
+            lines.append(f"| {r['size']} | {r['scenario']} | FAILED | | | | | | | | |")
+            continue
+        steps = r["assets"]
+        lines.append(
+            f"| {r['size']} | {r['scenario']} | {r['wall_s']:.1f} | {r['requests']} | "
+            f"{r['floor_s']:.1f} | {r['wall_over_floor']} | {steps.get('tests') or 0:.1f} | "
+            f"{steps.get('bugs') or 0:.1f} | {r['peak_rss_mb']:.0f} | {r['file_mb']:.0f} | "
+            f"{'yes' if r['equals_truth'] else 'NO'} |"
+        )
+    lines += ["", "Growth exponents between consecutive sizes (1.0 = linear in the tests):", "",
+              "| from → to | scenario | wall | floor | peak RSS | file | bugs step |",
+              "|---|---|---|---|---|---|---|"]
+    tests_of = {s: next((r["truth_tests"] for r in rows if r["size"] == s), 0) for s in sizes}
+    for a, b in zip(sizes, sizes[1:]):
+        for name in ("full", "no-change", "+24h"):
+            ra = next((r for r in rows if r["size"] == a and r["scenario"] == name), None)
+            rb = next((r for r in rows if r["size"] == b and r["scenario"] == name), None)
+            if not (ra and rb and ra["success"] and rb["success"]):
+                lines.append(f"| {a} → {b} | {name} | FAILED | | | | |")
+                continue
+            sa, sb = tests_of[a], tests_of[b]
+            lines.append(
+                f"| {a} → {b} | {name} | {_exponent(ra['wall_s'], rb['wall_s'], sa, sb)} | "
+                f"{_exponent(ra['floor_s'], rb['floor_s'], sa, sb)} | "
+                f"{_exponent(ra['peak_rss_mb'], rb['peak_rss_mb'], sa, sb)} | "
+                f"{_exponent(ra['file_mb'], rb['file_mb'], sa, sb)} | "
+                f"{_exponent(ra['assets'].get('bugs') or 0, rb['assets'].get('bugs') or 0, sa, sb)} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="large")
@@ -137,8 +267,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--render-bugs", action="store_true",
                         help="the simulator renders bugs per request instead of keeping them")
+    parser.add_argument("--sizes", help="comma-separated sizes, e.g. medium,large,2x,4x,10x")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "benchmark.json"))
     args = parser.parse_args()
+    if args.sizes:
+        run_sizes(args)
+        return
 
     rows: list[dict] = []
     for repetition in range(args.repeat):

@@ -7,59 +7,61 @@ the pipeline syncs the embedded TestIO simulator.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 
+from testio_pipeline.defs import dagster_fixes
 from testio_pipeline.defs.assets.analytics import ANALYTICS_ASSETS
 from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
-from testio_pipeline.defs.checks.analytics import ANALYTICS_CHECKS
+from testio_pipeline.defs.assets.publish import PUBLISH_ASSETS
 from testio_pipeline.defs.checks.ingest import INGEST_CHECKS
 from testio_pipeline.defs.checks.sync import SYNC_CHECKS
+from testio_pipeline.defs.environment import resource_config
 from testio_pipeline.defs.freshness import apply_freshness_policies
-from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
+from testio_pipeline.defs.resources import (
+    DEFAULT_DUCKDB_PATH,
+    SyncOptionsResource,
+    TestIOResource,
+    WarehouseResource,
+)
 from testio_pipeline.defs.schedules import JOBS, SCHEDULES
+from testio_pipeline.defs.sensors import SENSORS
+from testio_pipeline.testio import settings
+from testio_pipeline.warehouse.publish import working_path_for
 
 
-def _from_env(name: str, kind: type = str) -> dict[str, Any]:
-    """`dg.EnvVar` for a variable that is set (the UI shows its name, never its value)."""
-    if not os.environ.get(name):
-        return {}
-    return {"value": dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)}
+# no run of this code location spins a core while it waits for a pool slot
+dagster_fixes.apply()
 
 
-def _field(field: str, env: str, kind: type = str) -> dict[str, Any]:
-    found = _from_env(env, kind)
-    return {field: found["value"]} if found else {}
-
-
-def build_resources() -> dict[str, Any]:
+def build_resources(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The resources, configured by the `TESTIO_*` variables set in `environ` (default: the
+    process environment); an invalid value fails here, naming its variable."""
+    config = resource_config(environ)
+    testio = config.get("testio", {})
+    warehouse = config.get("warehouse", {})
+    # readers open the published file; the pipeline writes a private working file next to it
+    warehouse.setdefault("published_path", DEFAULT_DUCKDB_PATH)
+    warehouse["path"] = str(working_path_for(warehouse["published_path"]))
+    if "api_token" not in testio and "base_url" not in testio:
+        # without a token the launchpad shows the simulator's address, which is what runs
+        testio["base_url"] = settings.EMBEDDED_SIMULATOR_BASE_URL
     return {
-        "testio": TestIOResource(
-            **_field("api_token", "TESTIO_API_TOKEN"),
-            **_field("base_url", "TESTIO_API_BASE_URL"),
-            **_field("max_in_flight", "TESTIO_MAX_IN_FLIGHT", int),
-            **_field("bug_batch_size", "TESTIO_BUG_BATCH_SIZE", int),
-            **_field("simulator_size", "TESTIO_SIMULATOR_SIZE"),
-            **_field("simulator_seed", "TESTIO_SIMULATOR_SEED", int),
-        ),
-        "warehouse": WarehouseResource(
-            **_field("path", "TESTIO_DUCKDB_PATH"),
-            **_field("customer_id", "TESTIO_CUSTOMER_ID", int),
-            **_field("lock_wait_seconds", "TESTIO_DUCKDB_LOCK_WAIT_SECONDS", int),
-        ),
-        "sync_options": SyncOptionsResource(
-            **_field("catalog_ttl_minutes", "TESTIO_CATALOG_TTL_MINUTES", int),
-        ),
+        "testio": TestIOResource(**testio),
+        "warehouse": WarehouseResource(**warehouse),
+        "sync_options": SyncOptionsResource(**config.get("sync_options", {})),
     }
 
 
 defs = dg.Definitions(
-    assets=apply_freshness_policies([*INGEST_ASSETS, *ANALYTICS_ASSETS]),
-    asset_checks=[*INGEST_CHECKS, *SYNC_CHECKS, *ANALYTICS_CHECKS],
+    assets=apply_freshness_policies([*INGEST_ASSETS, *ANALYTICS_ASSETS, *PUBLISH_ASSETS]),
+    # the analytics checks are declared on their assets (`check_specs`)
+    asset_checks=[*INGEST_CHECKS, *SYNC_CHECKS],
     jobs=JOBS,
     schedules=SCHEDULES,
+    sensors=SENSORS,
     resources=build_resources(),
     # steps run one after another in the run's process: every step writes DuckDB, which takes
     # one writer at a time anyway (the `duckdb_writer` pool), and a process per step would

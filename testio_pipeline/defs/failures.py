@@ -18,7 +18,8 @@ from testio_pipeline.testio.errors import (
     TestIOResponseError,
     TestIOUnavailableError,
 )
-from testio_pipeline.warehouse.connection import WarehouseLockedError
+from testio_pipeline.warehouse.connection import WarehouseFileError, WarehouseLockedError
+from testio_pipeline.warehouse.memory import WarehouseMemoryError
 
 _WHAT_TO_DO = {
     TestIOAuthError: (
@@ -49,15 +50,22 @@ def _advice(error: TestIOError) -> str:
 
 
 @contextmanager
-def actionable_failures(source: str) -> Iterator[None]:
-    """Re-raise API and warehouse-lock errors as `dg.Failure` with advice for the user."""
+def actionable_failures(source: str, source_hint: str = "") -> Iterator[None]:
+    """Re-raise API and warehouse-lock errors as `dg.Failure` with advice for the user;
+    `source_hint` says what chose the API (e.g. that a set token turned the simulator off)."""
     try:
         yield
     except TestIOError as error:
+        hint = f"\n{source_hint}." if source_hint else ""
         raise dg.Failure(
-            description=f"TestIO API ({source}): {error}\n\n{_advice(error)}",
+            description=f"TestIO API ({source}): {error}\n\n{_advice(error)}{hint}",
             metadata={"endpoint": error.endpoint or "", "source": source},
             allow_retries=not isinstance(error, (TestIOAuthError, TestIONotFoundError)),
         ) from error
+    except WarehouseFileError as error:
+        raise dg.Failure(description=str(error), metadata={"warehouse": error.path}) from error
     except WarehouseLockedError as error:
         raise dg.Failure(description=str(error), metadata={"warehouse": error.path}) from error
+    except WarehouseMemoryError as error:
+        # the same data would run out of the same budget again: no automatic retry
+        raise dg.Failure(description=str(error), allow_retries=False) from error

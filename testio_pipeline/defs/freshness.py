@@ -12,7 +12,6 @@ cannot reach the UI without one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +23,7 @@ import dagster as dg
 FRESHNESS_SCALE_ENV_VAR = "TESTIO_FRESHNESS_SCALE"
 
 ANALYTICS_GROUP = "analytics"
+PUBLISH_GROUP = "publish"  # `defs/assets/publish.py`
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ WINDOWS_BY_KEY: Mapping[str, FreshnessWindow] = {
 # analytics are recomputed in every incremental run, after the bugs they count
 WINDOWS_BY_GROUP: Mapping[str, FreshnessWindow] = {
     ANALYTICS_GROUP: INCREMENTAL_WINDOW,
+    # the published file is put in place at the end of every sync run
+    PUBLISH_GROUP: INCREMENTAL_WINDOW,
 }
 
 AssetsT = TypeVar("AssetsT")
@@ -77,16 +79,10 @@ class MissingFreshnessPolicyError(ValueError):
 
 def freshness_scale_from_env(environ: Mapping[str, str] | None = None) -> float:
     """The window multiplier from `TESTIO_FRESHNESS_SCALE` (default 1.0)."""
-    raw = (os.environ if environ is None else environ).get(FRESHNESS_SCALE_ENV_VAR, "").strip()
-    if not raw:
-        return 1.0
-    try:
-        scale = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{FRESHNESS_SCALE_ENV_VAR} must be a number, got {raw!r}") from exc
-    if scale <= 0:
-        raise ValueError(f"{FRESHNESS_SCALE_ENV_VAR} must be > 0, got {raw!r}")
-    return scale
+    from testio_pipeline.defs.environment import read_setting
+
+    scale = read_setting(FRESHNESS_SCALE_ENV_VAR, environ)
+    return 1.0 if scale is None else scale
 
 
 def window_for(

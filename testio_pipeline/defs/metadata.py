@@ -9,6 +9,8 @@ import dagster as dg
 from testio_pipeline.sync.report import SyncReport
 from testio_pipeline.warehouse.schema import TableSpec
 
+# who answers for every asset (shown in the UI)
+OWNERS = ["team:qa-data"]
 # the metadata of a materialization lists this many problems; the tables hold them all
 LISTED_PROBLEMS = 50
 # the UI shows the schema of each table on the asset page
@@ -21,6 +23,7 @@ def column_schema(spec: TableSpec) -> dg.TableSchema:
             dg.TableColumn(
                 name=name,
                 type=_SQL_TO_DISPLAY.get(sql_type, sql_type),
+                description=spec.describe(name),
                 constraints=dg.TableColumnConstraints(nullable="NOT NULL" not in sql_type),
             )
             for name, sql_type in spec.columns

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Optional
@@ -17,9 +18,12 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
+from testio_pipeline.defs.run_recovery import claim_worker_and_recover
 from testio_pipeline.testio import settings
 from testio_pipeline.testio.client import TestIOClient
 from testio_pipeline.warehouse import connection
+from testio_pipeline.warehouse.memory import DEFAULT_MEMORY_BUDGET_MB
+from testio_pipeline.warehouse.publish import adopt_published
 
 if TYPE_CHECKING:
     from testio_pipeline.testio.simulator import Simulator
@@ -30,7 +34,17 @@ DEFAULT_DUCKDB_PATH = "data/testio.duckdb"
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse file. Opened only to write, after fetching, one writer at a time."""
 
-    path: str = Field(default=DEFAULT_DUCKDB_PATH, description="Path of the DuckDB file.")
+    path: str = Field(
+        default=DEFAULT_DUCKDB_PATH,
+        description="The DuckDB file the pipeline writes (with publishing: the private working "
+        "file, which SQL readers never open).",
+    )
+    published_path: Optional[str] = Field(
+        default=None,
+        description="The file SQL readers open (TESTIO_DUCKDB_PATH): a copy of `path` put in "
+        "place by `published_warehouse` after each run's last write. None: nothing is "
+        "published (readers would share `path` with the writer).",
+    )
     customer_id: int = Field(
         default=1, description="Customer id stored in every row; rows of two customers never mix."
     )
@@ -38,6 +52,26 @@ class WarehouseResource(dg.ConfigurableResource):
         default=120.0,
         description="How long a write waits for another process to release the file lock.",
     )
+    memory_budget_mb: int = Field(
+        default=DEFAULT_MEMORY_BUDGET_MB,
+        description="Memory budget of a sync process in MB (TESTIO_MEMORY_BUDGET_MB): DuckDB's "
+        "limits are derived from it, and work beyond them spills to disk.",
+    )
+
+    @property
+    def users_path(self) -> str:
+        """The file users open (the published one when publishing): reports go next to it."""
+        return self.published_path or self.path
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # resources are set up when a run starts, before any step claims the `duckdb_writer`
+        # pool: the moment to free the slots of runs that died (see `run_recovery`)
+        if context.instance is not None and context.run_id is not None:
+            warn = context.log.warning if context.log is not None else logging.warning
+            claim_worker_and_recover(context.instance, context.run_id, warn)
+        if self.published_path and adopt_published(Path(self.path), Path(self.published_path)):
+            if context.log is not None:
+                context.log.info(f"working file {self.path} started from {self.published_path}")
 
     @contextmanager
     def write(self, log: Optional[logging.Logger] = None) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -102,6 +136,11 @@ class TestIOResource(dg.ConfigurableResource):
         default=settings.BUGS_TEST_IDS_PER_REQUEST,
         description="Test ids per /bugs request (filter_test_cycle_ids).",
     )
+    max_response_mb: int = Field(
+        default=settings.MAX_RESPONSE_MB,
+        description="Largest response body read, in MB (TESTIO_MAX_RESPONSE_MB); a larger one "
+        "fails its request with a clear error instead of being read whole.",
+    )
     simulator_size: str = Field(
         default="small",
         description="Size of the embedded simulator's account (small, medium, large or a scale).",
@@ -117,6 +156,23 @@ class TestIOResource(dg.ConfigurableResource):
         if self.uses_simulator:
             return f"embedded simulator (size={self.simulator_size}, seed={self.simulator_seed})"
         return self.base_url
+
+    def explain_source(self) -> str:
+        """Where data comes from and what chose it, for the start of every run's log."""
+        if self.uses_simulator:
+            return (
+                f"data source: the {self.describe_source()}, because TESTIO_API_TOKEN is not "
+                "set; its rows are simulated, not your account's"
+            )
+        return (
+            f"data source: the TestIO API at {self.base_url}, because TESTIO_API_TOKEN is set "
+            "(unset it to sync the embedded simulator instead)"
+        )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # once per run that uses the API: which source the run syncs is never a guess
+        if context.log is not None:
+            context.log.info(self.explain_source())
 
     def client(self, logger: Optional[logging.Logger] = None) -> TestIOClient:
         """A new async client; use it as `async with resource.client(log) as client:`."""
@@ -142,6 +198,7 @@ class TestIOResource(dg.ConfigurableResource):
             retry_after_cap_seconds=self.retry_after_cap_seconds,
             tests_per_page=self.tests_per_page,
             bug_batch_size=self.bug_batch_size,
+            max_response_bytes=self.max_response_mb << 20,
             transport=transport,
             logger=logger,
         )

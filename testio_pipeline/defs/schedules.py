@@ -33,6 +33,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 
 ANALYTICS_GROUP = "analytics"
+PUBLISH_GROUP = "publish"  # `defs/assets/publish.py`
 
 # assets whose source changes all day: new tests, new bugs, status changes
 INCREMENTAL_INGEST_KEYS: tuple[str, ...] = (
@@ -90,17 +91,23 @@ def _tags(kind: str) -> dict[str, str]:
     return {SYNC_TAG_KEY: kind, MAX_RUNTIME_TAG: str(MAX_RUNTIME_SECONDS[kind])}
 
 
-INCREMENTAL_SELECTION: dg.AssetSelection = dg.AssetSelection.assets(
-    *INCREMENTAL_INGEST_KEYS
-) | dg.AssetSelection.groups(ANALYTICS_GROUP)
+# every sync job ends by publishing the warehouse readers open (`published_warehouse`)
+_PUBLISH = dg.AssetSelection.groups(PUBLISH_GROUP)
+INCREMENTAL_SELECTION: dg.AssetSelection = (
+    dg.AssetSelection.assets(*INCREMENTAL_INGEST_KEYS)
+    | dg.AssetSelection.groups(ANALYTICS_GROUP)
+    | _PUBLISH
+)
 
 # analytics that read a catalog table directly, and analytics built on those; not the whole
 # transitive downstream, which reaches every analytics asset through tests and bugs
 _READS_CATALOG: dg.AssetSelection = dg.AssetSelection.assets(*CATALOG_INGEST_KEYS).downstream(
     depth=1, include_self=False
 ) & dg.AssetSelection.groups(ANALYTICS_GROUP)
-CATALOG_SELECTION: dg.AssetSelection = dg.AssetSelection.assets(*CATALOG_INGEST_KEYS) | (
-    _READS_CATALOG.downstream() & dg.AssetSelection.groups(ANALYTICS_GROUP)
+CATALOG_SELECTION: dg.AssetSelection = (
+    dg.AssetSelection.assets(*CATALOG_INGEST_KEYS)
+    | (_READS_CATALOG.downstream() & dg.AssetSelection.groups(ANALYTICS_GROUP))
+    | _PUBLISH
 )
 
 FULL_SELECTION: dg.AssetSelection = dg.AssetSelection.all()

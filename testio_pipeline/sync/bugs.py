@@ -41,7 +41,12 @@ from testio_pipeline.sync.quarantine import replace_problems
 from testio_pipeline.testio.bug_rows import bug_rows_sql
 from testio_pipeline.testio.errors import token_refused
 from testio_pipeline.testio.pagination import SkippedRecord
-from testio_pipeline.warehouse.memory import SPILL_DIRECTORY, configure_memory
+from testio_pipeline.warehouse.memory import (
+    SPILL_DIRECTORY,
+    MemoryBudget,
+    configure_memory,
+    within_budget,
+)
 from testio_pipeline.warehouse.merge import MergeCounts, ViewSource, merge
 from testio_pipeline.warehouse.parquet_chunks import ChunkSql, ParquetChunks, chunk_rows_sql
 from testio_pipeline.warehouse.schema import BUGS, TESTS
@@ -144,6 +149,7 @@ def _bug_chunks(
     fetched: _Fetched,
     customer_id: int,
     synced_at: datetime,
+    budget: MemoryBudget,
     log: logging.Logger | None,
 ) -> ParquetChunks:
     """Parquet conversion of the staged bodies; a chunk deduplicates the bugs it repeats."""
@@ -159,7 +165,9 @@ def _bug_chunks(
         )
         return ChunkSql({BUGS.name: rows}, largest_document_bytes=stage.largest_body)
 
-    return ParquetChunks(stage.directory, chunk_sql, log=log)
+    return ParquetChunks(
+        stage.directory, chunk_sql, memory_limit_bytes=budget.convert_limit_bytes, log=log
+    )
 
 
 def _merge_bugs(
@@ -223,9 +231,10 @@ def sync_bugs(
     if log:
         log.info(f"bugs: fetching bugs of {len(needing):,} tests")
     fetched = _Fetched()
+    budget = MemoryBudget(warehouse.memory_budget_mb)
     with StagedBodies("bugs") as stage:
         synced_at = utc_now()
-        with _bug_chunks(stage, fetched, customer_id, synced_at, log) as chunks:
+        with _bug_chunks(stage, fetched, customer_id, synced_at, budget, log) as chunks:
             stage.on_file(chunks.add)
             if needing:
                 fetch = _fetch_bodies(
@@ -234,7 +243,8 @@ def sync_bugs(
                 asyncio.run(fetch)
             finish_parsing(stage, chunks, report, "bugs_parse_wait_s")
             _write(
-                warehouse, chunks, fetched, needing, full_refresh, product_ids, run_id, report, log
+                warehouse, chunks, fetched, needing, full_refresh, product_ids, run_id, budget,
+                report, log,
             )
     report.notes["tests_bugs_synced"] = len(fetched.synced)
     return report.finish()
@@ -248,6 +258,7 @@ def _write(
     full_refresh: bool,
     product_ids: list[int] | None,
     run_id: str,
+    budget: MemoryBudget,
     report: SyncReport,
     log: logging.Logger | None,
 ) -> None:
@@ -259,7 +270,11 @@ def _write(
     fetched.bug_ids.clear()
     now = utc_now()
     with warehouse.write(log) as con:
-        configure_memory(con, temp_directory=chunks.directory / SPILL_DIRECTORY)
+        configure_memory(
+            con,
+            memory_limit_bytes=budget.write_limit_bytes,
+            temp_directory=chunks.directory / SPILL_DIRECTORY,
+        )
         skipped = _rejected_bugs(con, chunks, fetched.body_tests, customer_id)
         report.skipped.extend(skipped)
         # a test with a skipped bug is not synced completely: not stamped, and its other
@@ -272,7 +287,8 @@ def _write(
             "synced_tests",
             {"id": ("BIGINT", synced), "is_final": ("BOOLEAN", [needing[t] for t in synced])},
         )
-        counts = _merge_bugs(con, chunks, fetched.duplicate_ids, customer_id)
+        with within_budget(budget, "the merge of the bugs"):
+            counts = _merge_bugs(con, chunks, fetched.duplicate_ids, customer_id)
         con.execute(
             f"""
             UPDATE {TESTS.name} AS t

@@ -21,6 +21,7 @@ class Warehouse(Protocol):
     """What the sync needs of the warehouse (satisfied by `WarehouseResource`)."""
 
     customer_id: int
+    memory_budget_mb: int
 
     def read(self, log: Any = None) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
 

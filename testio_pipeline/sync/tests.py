@@ -47,7 +47,12 @@ from testio_pipeline.testio.test_rows import (
     test_feature_story_rows_sql,
     test_rows_sql,
 )
-from testio_pipeline.warehouse.memory import SPILL_DIRECTORY, configure_memory
+from testio_pipeline.warehouse.memory import (
+    SPILL_DIRECTORY,
+    MemoryBudget,
+    configure_memory,
+    within_budget,
+)
 from testio_pipeline.warehouse.merge import MergeCounts, ViewSource, merge
 from testio_pipeline.warehouse.parquet_chunks import ChunkSql, ParquetChunks
 from testio_pipeline.warehouse.schema import TEST_FEATURE_STORIES, TEST_FEATURES, TESTS
@@ -165,17 +170,25 @@ def sync_tests(
     products = [p.id for p in stored_products(warehouse, product_ids, log)]
     customer_id = warehouse.customer_id
     synced_at = utc_now()
-    with StagedBodies("tests") as stage, _test_chunks(stage, customer_id, synced_at, log) as chunks:
+    budget = MemoryBudget(warehouse.memory_budget_mb)
+    with StagedBodies("tests") as stage, _test_chunks(
+        stage, customer_id, synced_at, budget, log
+    ) as chunks:
         stage.on_file(chunks.add)
         listing = asyncio.run(_list_tests(make_client, products, stage, report, log))
         report.notes["tests_listed"] = len(listing.chosen)
         report.notes["products_listed"] = len(products) - len(listing.errors)
         finish_parsing(stage, chunks, report, "tests_parse_wait_s")
         with warehouse.write(log) as con:
-            configure_memory(con, temp_directory=stage.directory / SPILL_DIRECTORY)
+            configure_memory(
+                con,
+                memory_limit_bytes=budget.write_limit_bytes,
+                temp_directory=stage.directory / SPILL_DIRECTORY,
+            )
             listing.write_selection(con, "listed_tests")
             report.skipped.extend(_quarantine_rejected(con, chunks, "listed_tests", "stored_tests"))
-            _merge_listed(con, chunks, customer_id, report)
+            with within_budget(budget, "the merge of the tests"):
+                _merge_listed(con, chunks, customer_id, report)
             if full_refresh and listing.complete:
                 deleted = _delete_vanished_tests(con, customer_id, sorted(listing.complete))
                 report.merges[TESTS.name] += MergeCounts(deleted=deleted)
@@ -195,7 +208,11 @@ def sync_tests(
 
 
 def _test_chunks(
-    stage: StagedBodies, customer_id: int, synced_at: datetime, log: logging.Logger | None
+    stage: StagedBodies,
+    customer_id: int,
+    synced_at: datetime,
+    budget: MemoryBudget,
+    log: logging.Logger | None,
 ) -> ParquetChunks:
     """Parquet conversion of the staged pages: every record's `tests` row, its test features
     and their stories, each with its place, for the write to pick the chosen ones."""
@@ -220,7 +237,9 @@ def _test_chunks(
             largest_document_bytes=stage.largest_body,
         )
 
-    return ParquetChunks(stage.directory, chunk_sql, log=log)
+    return ParquetChunks(
+        stage.directory, chunk_sql, memory_limit_bytes=budget.convert_limit_bytes, log=log
+    )
 
 
 def _quarantine_rejected(

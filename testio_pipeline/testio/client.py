@@ -74,6 +74,7 @@ class TestIOClient:
         tests_per_page: int = settings.TESTS_PER_PAGE,
         tests_pages_ahead: int = settings.TESTS_PAGES_AHEAD,
         bug_batch_size: int = settings.BUGS_TEST_IDS_PER_REQUEST,
+        max_response_bytes: int = settings.MAX_RESPONSE_MB << 20,
         transport: httpx.AsyncBaseTransport | None = None,
         logger: Any = None,
         sleep: Sleep = asyncio.sleep,
@@ -100,7 +101,9 @@ class TestIOClient:
         # the network goes through aiohttp's pool (see `http.py`: a fraction of httpcore's CPU per
         # request), sized to the request slots; an injected transport (simulator, mock) replaces it
         if transport is None:
-            transport = AiohttpTransport(max_connections=max_in_flight)
+            transport = AiohttpTransport(
+                max_connections=max_in_flight, max_body_bytes=max_response_bytes
+            )
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers={

@@ -44,6 +44,15 @@ class RequestInfo:
         return f"{self.path}?{urlencode(self.query, safe=',[]')}"
 
 
+def printable(text: str) -> str:
+    """`text` with NUL and other control characters (tabs and line breaks aside) shown as
+    escapes: an API error text reaches logs, metadata and SQL literals, where a NUL broke the
+    SQL parser and a stray escape sequence garbles a terminal."""
+    if text.isprintable() or all(c.isprintable() or c in "\n\t" for c in text):
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in text)
+
+
 class TestIOError(Exception):
     """Base class of every error the TestIO API layer raises."""
 
@@ -74,6 +83,9 @@ class TestIOError(Exception):
         return self.request.endpoint if self.request else None
 
     def _compose(self, message: str) -> str:
+        return printable(self._compose_raw(message))
+
+    def _compose_raw(self, message: str) -> str:
         parts = [f"{self.request.endpoint}: {message}" if self.request else message]
         if self.status is not None:
             parts.append(f"HTTP {self.status}")

@@ -30,6 +30,8 @@ import httpx
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
+from testio_pipeline.testio.errors import TestIOResponseError
+
 
 def _mapped(exc: BaseException, request: httpx.Request) -> httpx.HTTPError | None:
     """The httpx exception httpx's own transport would raise for this aiohttp failure."""
@@ -54,6 +56,18 @@ def _mapped(exc: BaseException, request: httpx.Request) -> httpx.HTTPError | Non
     return None
 
 
+class ResponseTooLargeError(TestIOResponseError):
+    """A response body beyond the configured maximum (`TESTIO_MAX_RESPONSE_MB`): not read whole,
+    not retried (the same request would answer the same)."""
+
+    def __init__(self, request: httpx.Request, size: int, limit: int) -> None:
+        super().__init__(
+            f"GET {request.url.path}: the response is larger than the {limit >> 20} MB allowed "
+            f"({size >> 20} MB or more); raise TESTIO_MAX_RESPONSE_MB if the API really answers "
+            "this much, or lower TESTIO_BUG_BATCH_SIZE for /bugs"
+        )
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport over one aiohttp session: keep-alive pool of `max_connections`.
 
@@ -63,8 +77,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     (aiohttp's decompression is off) and still owns redirects (off here), auth and cookies.
     """
 
-    def __init__(self, *, max_connections: int, keepalive_expiry: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        keepalive_expiry: float = 5.0,
+        max_body_bytes: int | None = None,
+    ) -> None:
         self._max_connections = max_connections
+        # a body larger than this is refused while it arrives (`ResponseTooLargeError`)
+        self._max_body_bytes = max_body_bytes
         self._keepalive_expiry = keepalive_expiry  # httpx's default
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[tuple[str, str | None, int | None], tuple[URL | None, object]] = {}
@@ -113,7 +135,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     sock_read=timeout.get("read"),
                 ),
             ) as response:
-                body = await response.read()
+                body = await self._read(response, request)
+        except ResponseTooLargeError:
+            raise
         except Exception as exc:
             mapped = _mapped(exc, request)
             if mapped is None:
@@ -127,6 +151,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/1.1",
                         "reason_phrase": (response.reason or "").encode()},
         )
+
+    async def _read(self, response: aiohttp.ClientResponse, request: httpx.Request) -> bytes:
+        """The body, refused once it exceeds the limit: up front when the server announces
+        its length (the common case, read in one call), else while it streams in."""
+        limit = self._max_body_bytes
+        if limit is None or (response.content_length is not None and response.content_length <= limit):
+            return await response.read()
+        if response.content_length is not None:
+            raise ResponseTooLargeError(request, response.content_length, limit)
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise ResponseTooLargeError(request, size, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def aclose(self) -> None:
         if self._session is not None:

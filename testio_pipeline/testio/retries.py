@@ -203,6 +203,20 @@ class RetryingGetter:
                     attempts=attempt,
                     statuses=tuple(statuses),
                 )
+            asked = parse_retry_after(retry_after)
+            if asked is not None and asked > self._policy.retry_after_cap_seconds:
+                # knocking before the server said so is rude and pointless; the next scheduled
+                # run retries this request (the rest of the sync goes on)
+                raise TestIOUnavailableError(
+                    f"the API asked to wait {asked:.0f} s (Retry-After), longer than the "
+                    f"{self._policy.retry_after_cap_seconds:g} s this client waits; not retried "
+                    "now",
+                    request=info,
+                    status=status,
+                    api_message=self._api_message(response),
+                    attempts=attempt,
+                    statuses=tuple(statuses),
+                )
             delay = self._policy.delay(attempt, status, retry_after, self._rng)
             self._stats.retries += 1
             self._log.info(

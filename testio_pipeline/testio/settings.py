@@ -6,6 +6,9 @@ Kept as data so a reader finds every number the client relies on in one place.
 from __future__ import annotations
 
 DEFAULT_BASE_URL = "https://api.test.io/customer/v2"
+# where the embedded simulator answers (in process, no network): what the launchpad shows
+# without a token; the simulator defines it too (it imports nothing of ours), a test ties them
+EMBEDDED_SIMULATOR_BASE_URL = "http://testio-simulator.local/customer/v2"
 
 PRODUCTS_PATH = "/products"
 PRODUCT_PATH = "/products/{product_id}"
@@ -68,3 +71,8 @@ TESTS_STALE_PAGES_LIMIT = 3
 # a bisected page of at least this many records where every record failed is an outage, not
 # poisoned records: the listing fails instead of skipping the whole page
 POISON_OUTAGE_MIN_PAGE = 5
+
+# the largest response body the client reads (TESTIO_MAX_RESPONSE_MB): a /bugs answer for 15
+# tests is ~100 KB and a page of 25 tests ~80 KB, so anything near this is not an answer the
+# sync can use, and reading it whole would cost its size in memory
+MAX_RESPONSE_MB = 64

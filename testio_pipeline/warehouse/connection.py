@@ -224,6 +224,20 @@ def connect_waiting(
         return con
 
 
+class WarehouseFileError(RuntimeError):
+    """The warehouse file cannot be created or opened for a reason of the file system."""
+
+    def __init__(self, path: str | os.PathLike[str], error: BaseException) -> None:
+        self.path = str(path)
+        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+        super().__init__(
+            f"the warehouse file {self.path} cannot be opened: {reason}. Check "
+            "TESTIO_DUCKDB_PATH: its directory must exist or be creatable and be writable by "
+            "this user, on a local disk with free space (not under /proc or on a read-only "
+            "mount)."
+        )
+
+
 def _prepare_path(path: str | os.PathLike[str]) -> None:
     if not str(path).startswith(":memory:"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -241,8 +255,11 @@ def open_for_write(
     Creates the parent directory and the file if missing. Statements run in autocommit mode;
     use `write_transaction` to make several statements atomic.
     """
-    _prepare_path(path)
-    con = connect_waiting(path, read_only=False, lock_wait_seconds=lock_wait_seconds, log=log)
+    try:
+        _prepare_path(path)
+        con = connect_waiting(path, read_only=False, lock_wait_seconds=lock_wait_seconds, log=log)
+    except (OSError, duckdb.IOException, duckdb.PermissionException) as error:
+        raise WarehouseFileError(path, error) from error
     try:
         schema.ensure_schema(con)
         yield con

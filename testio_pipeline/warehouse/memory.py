@@ -32,19 +32,80 @@ warehouse helpers (`connection.write_transaction`) is the end of the `with` bloc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from testio_pipeline.warehouse.sql_values import sql_literal
 
-# measured on the large simulator account (~223,000 bugs, 24,000 tests) with the merges reading
-# Parquet chunks as views (`parquet_chunks`, `merge.ViewSource`): the bugs' first load peaked
-# ~135 MB above the process at 64 MiB and ~200 MB at 128 MiB, in the same time; re-merges with
-# 10 % of the bugs changed and syncs after time travel passed at 64 MiB. (When the merge still
-# joined whole rows and parsed JSON itself, 64 MiB ran out of memory and 128 MiB peaked at
-# ~530 MB.) A second thread only adds per-thread buffers here: measured slower on 2 cores.
-WRITE_MEMORY_LIMIT_BYTES = 64 << 20
+# the budget for the whole sync process when nothing else is configured (TESTIO_MEMORY_BUDGET_MB)
+DEFAULT_MEMORY_BUDGET_MB = 1024
+MIN_MEMORY_BUDGET_MB = 256
+# what the process needs besides DuckDB: Python, Dagster and the client with its buffers
+# (a sync of the large account peaked ~230 MB above DuckDB's own use)
+PROCESS_RESERVE_MB = 240
+# of the rest: the write's DuckDB (the merges, which spill beyond it) and the Parquet worker
+# (it converts during the fetch, with a one-chunk working set); the remaining share covers
+# what DuckDB allocates outside its limit (row-group compression, ~50-70 MB) and slack
+WRITE_SHARE = 0.55
+CONVERT_SHARE = 0.2
+# below these DuckDB fails on its own working sets (measured: the JSON reader plus the
+# Parquet writer need ~96 MiB for a chunk; the tests merge of `medium` ran out at 32 MiB and
+# passed at 64 MiB, which also carried twice `large` before budgets existed)
+MIN_WRITE_LIMIT_BYTES = 64 << 20
+MIN_CONVERT_LIMIT_BYTES = 96 << 20
+
+
+@dataclass(frozen=True)
+class MemoryBudget:
+    """How a sync process's memory budget is split: see the constants above and the README."""
+
+    budget_mb: int = DEFAULT_MEMORY_BUDGET_MB
+
+    @property
+    def _usable_bytes(self) -> int:
+        return max(0, self.budget_mb - PROCESS_RESERVE_MB) << 20
+
+    @property
+    def write_limit_bytes(self) -> int:
+        """DuckDB's `memory_limit` while a step merges into the warehouse."""
+        return max(MIN_WRITE_LIMIT_BYTES, _whole_mib(self._usable_bytes * WRITE_SHARE))
+
+    @property
+    def convert_limit_bytes(self) -> int:
+        """The Parquet worker's DuckDB limit while the fetch goes on."""
+        return max(MIN_CONVERT_LIMIT_BYTES, _whole_mib(self._usable_bytes * CONVERT_SHARE))
+
+
+def _whole_mib(size: float) -> int:
+    return (int(size) >> 20) << 20
+
+
+class WarehouseMemoryError(RuntimeError):
+    """A merge ran out of DuckDB memory although it spills: the budget is too small for it."""
+
+    def __init__(self, budget: MemoryBudget, what: str, error: BaseException) -> None:
+        super().__init__(
+            f"{what} ran out of memory within a budget of {budget.budget_mb} MB (DuckDB "
+            f"limit {budget.write_limit_bytes >> 20} MiB, spilling to disk beyond it): "
+            f"{error}. Raise TESTIO_MEMORY_BUDGET_MB, or free disk space for the spill files."
+        )
+
+
+@contextmanager
+def within_budget(budget: MemoryBudget, what: str) -> Iterator[None]:
+    """Re-raise DuckDB's out-of-memory error as a `WarehouseMemoryError` naming the setting."""
+    try:
+        yield
+    except duckdb.OutOfMemoryException as error:
+        raise WarehouseMemoryError(budget, what, error) from error
+
+
+# kept for callers that set no budget: the write limit of the default budget
+WRITE_MEMORY_LIMIT_BYTES = MemoryBudget().write_limit_bytes
 # where a step's DuckDB spills, inside its stage directory so spill files go with the stage
 SPILL_DIRECTORY = "spill"
 WRITE_THREADS = 1

@@ -25,7 +25,8 @@ def sql_literal(value: object) -> str:
     if isinstance(value, int):
         return str(int(value))
     if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
+        # DuckDB's parser ends a literal at NUL: it is stored as U+FFFD, not lost with the row
+        return "'" + value.replace("\x00", "\ufffd").replace("'", "''") + "'"
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"timestamp {value!r} has no time zone")

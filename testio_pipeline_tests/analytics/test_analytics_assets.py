@@ -10,7 +10,6 @@ import duckdb
 import pytest
 
 from testio_pipeline.defs.assets.analytics import ANALYTICS_ASSETS
-from testio_pipeline.defs.checks.analytics import ANALYTICS_CHECKS
 from testio_pipeline.defs.resources import WarehouseResource
 from testio_pipeline.warehouse.analytics import ANALYTICS_TABLES, ANALYTICS_TABLES_BY_NAME, settings
 from testio_pipeline.warehouse.schema import ensure_schema
@@ -45,16 +44,18 @@ def _hand_built(path: Path, *, extra_bugs: bool = False) -> None:
     con.close()
 
 
-def _materialize(
-    path: Path, assets: list[dg.AssetsDefinition] | None = None
-) -> dg.ExecuteInProcessResult:
+def _materialize(path: Path, only: str | None = None) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        assets or [*ANALYTICS_ASSETS, *ANALYTICS_CHECKS],
+        ANALYTICS_ASSETS,
+        selection=[only] if only else None,
         resources={
             "warehouse": WarehouseResource(path=str(path), customer_id=1, lock_wait_seconds=5)
         },
         raise_on_error=False,
     )
+
+
+SPECS = [spec for asset in ANALYTICS_ASSETS for spec in asset.specs]
 
 
 def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetMaterialization]:
@@ -75,23 +76,22 @@ def _check_evaluations(
 
 
 def test_assets_declare_their_ingest_deps_group_kind_and_pool():
-    for asset in ANALYTICS_ASSETS:
-        spec = asset.specs_by_key[asset.key]
-        table = ANALYTICS_TABLES_BY_NAME[asset.key.to_user_string()]
+    for spec in SPECS:
+        table = ANALYTICS_TABLES_BY_NAME[spec.key.to_user_string()]
         deps = {dep.asset_key.to_user_string() for dep in spec.deps}
         assert deps == set(table.reads) and deps <= INGEST_KEYS
         assert spec.group_name == "analytics"
         assert spec.kinds == {"duckdb"}
-        assert asset.op.pool == "duckdb_writer"
-        assert "warehouse" in asset.required_resource_keys
         assert spec.description and len(spec.description) > 100
         assert spec.metadata["primary_key"] == ", ".join(table.key)
-    names = {asset.key.to_user_string() for asset in ANALYTICS_ASSETS}
-    assert names == {table.name for table in ANALYTICS_TABLES}
+    for asset in ANALYTICS_ASSETS:
+        assert asset.op.pool == "duckdb_writer" and asset.can_subset
+        assert "warehouse" in asset.required_resource_keys
+    assert {spec.key.to_user_string() for spec in SPECS} == {table.name for table in ANALYTICS_TABLES}
 
 
-def test_checks_declare_explicit_blocking_for_error_checks_only():
-    specs = [spec for checks_def in ANALYTICS_CHECKS for spec in checks_def.check_specs]
+def test_checks_are_declared_on_their_assets_blocking_for_error_checks_only():
+    specs = [spec for asset in ANALYTICS_ASSETS for spec in asset.check_specs]
     blocking = {(spec.asset_key.to_user_string(), spec.name): spec.blocking for spec in specs}
     assert blocking[UNATTRIBUTED] is False and blocking[EXECUTION_BUGS] is False
     assert sum(not value for value in blocking.values()) == 2
@@ -111,13 +111,16 @@ def test_materializing_writes_every_table_with_metadata_and_all_checks_pass(tmp_
     schema = density["dagster/column_schema"].schema
     assert [column.name for column in schema.columns][-1] == "bug_density"
     assert density["duration_seconds"].value >= 0
-    assert "| 1 | Checkout | 100 | 10 | 7 | 6 | 1 | 0.857 |" in density["most_fragile_features"].value
+    assert "| 1 | Checkout | Shop | 7 | 6 | 1 | 0.857 | 100 |" in density["most_fragile_features"].value
 
     chart_path = Path(density["most_fragile_features_chart_path"].value)
     assert chart_path == tmp_path / "data" / "reports" / "feature_bug_density.png"
     png = chart_path.read_bytes()
     assert png.startswith(b"\x89PNG")
     assert base64.b64encode(png).decode() in density["most_fragile_features_chart"].value
+    page = Path(density["report"].value).read_text()
+    assert page.startswith("<!doctype html>") and base64.b64encode(png).decode() in page
+    assert "<td>Checkout</td><td>Shop</td>" in page
 
     evaluations = _check_evaluations(result)
     assert len(evaluations) == 7 + len(ANALYTICS_TABLES)
@@ -132,10 +135,10 @@ def test_materializing_writes_every_table_with_metadata_and_all_checks_pass(tmp_
 def test_rematerializing_reports_the_previous_row_count(tmp_path: Path):
     path = tmp_path / "testio.duckdb"
     _hand_built(path)
-    tester_stats = [asset for asset in ANALYTICS_ASSETS if asset.key.path == ["tester_stats"]]
-    first = _materializations(_materialize(path, tester_stats))[settings.TESTER_STATS_TABLE]
+    first = _materializations(_materialize(path, "tester_stats"))[settings.TESTER_STATS_TABLE]
     assert first.metadata["previous_row_count"].value is None
-    result = _materialize(path, tester_stats)
+    result = _materialize(path, "tester_stats")
+    assert set(_materializations(result)) == {"tester_stats"}
     metadata = _materializations(result)[settings.TESTER_STATS_TABLE].metadata
     assert metadata["previous_row_count"].value == metadata["dagster/row_count"].value == 2
 
@@ -153,12 +156,13 @@ def test_a_dangling_feature_link_warns_without_failing_the_run(tmp_path: Path):
     assert all(evaluation.passed for key, evaluation in evaluations.items() if key != UNATTRIBUTED)
 
 
-@pytest.mark.parametrize("asset", ANALYTICS_ASSETS, ids=lambda asset: asset.key.to_user_string())
-def test_each_asset_materializes_alone_on_an_empty_warehouse(
-    tmp_path: Path, asset: dg.AssetsDefinition
-):
+@pytest.mark.parametrize("table", [t.name for t in ANALYTICS_TABLES])
+def test_each_asset_materializes_alone_on_an_empty_warehouse(tmp_path: Path, table: str):
     path = tmp_path / "fresh" / "testio.duckdb"
-    result = dg.materialize([asset], resources={"warehouse": WarehouseResource(path=str(path))})
+    result = dg.materialize(
+        ANALYTICS_ASSETS, selection=[table],
+        resources={"warehouse": WarehouseResource(path=str(path))},
+    )
     assert result.success
     [event] = result.get_asset_materialization_events()
     assert event.materialization.metadata["dagster/row_count"].value == 0

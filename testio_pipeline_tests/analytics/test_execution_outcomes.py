@@ -13,7 +13,6 @@ import pytest
 
 from testio_pipeline.defs.assets.analytics import ANALYTICS_ASSETS
 from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
-from testio_pipeline.defs.checks.analytics import ANALYTICS_CHECKS
 from testio_pipeline.testio.simulator import Simulator, SimulatorConfig
 from testio_pipeline.warehouse.analytics import checks, settings
 from testio_pipeline_tests.ingest.harness import materialization_metadata, query, served
@@ -24,7 +23,7 @@ RECONCILE = (settings.FEATURE_EXECUTION_OUTCOMES_TABLE, settings.CHECK_EXECUTION
 def _sync(sim: Simulator, db_path: Path) -> dg.ExecuteInProcessResult:
     with served(sim, db_path) as account:
         return dg.materialize(
-            [*INGEST_ASSETS, *ANALYTICS_ASSETS, *ANALYTICS_CHECKS],
+            [*INGEST_ASSETS, *ANALYTICS_ASSETS],
             resources=account.resources(),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from testio_pipeline.warehouse import charts
 from testio_pipeline.warehouse.analytics import replace_all, settings
 from testio_pipeline.warehouse.analytics import ANALYTICS_TABLES
 from testio_pipeline.warehouse.analytics.ranking import (
+    create_fragile_features_view,
     fragile_features_markdown,
     top_fragile_features,
 )
@@ -57,10 +59,33 @@ def test_ranking_needs_min_tests_and_breaks_ties_on_critical_bugs(ranked):
     assert [f.feature_id for f in top_fragile_features(ranked, customer_id=1, limit=2)] == [1, 3]
 
 
+def test_the_view_the_function_and_the_readme_query_give_the_same_ranking(ranked):
+    create_fragile_features_view(ranked)
+    expected = [(f.feature_id, f.bug_density) for f in top_fragile_features(ranked, customer_id=1)]
+    view = ranked.execute(
+        "SELECT feature_id, bug_density FROM fragile_features WHERE customer_id = 1 ORDER BY rank"
+    ).fetchall()
+    assert view == expected == [(1, 2.0), (3, 1.0), (2, 1.0), (4, 0.0)]
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text()
+    assert query_in(readme) == query_in((root / "scripts" / "quickstart").read_text())
+    readme_rows = ranked.execute(query_in(readme)).fetchall()
+    titles = [row[1] for row in readme_rows]
+    assert titles == [f.feature_title for f in top_fragile_features(ranked, customer_id=1)]
+
+
+def query_in(text: str) -> str:
+    """The `duckdb -readonly <file> -c "..."` query of the quick start in `text`."""
+    found = re.search(r'duckdb -readonly \S+ -c "(SELECT [^"]*fragile_features[^"]*)"', text)
+    assert found, "the quick start query reads the fragile_features view"
+    return found.group(1)
+
+
 def test_ranking_markdown_states_its_rule_and_escapes_titles(ranked):
     text = fragile_features_markdown(top_fragile_features(ranked, customer_id=1), min_tests=5)
     assert "at least 5 tests" in text
-    assert "| 1 | feature \\| 1 | 1 | 10 | 5 | 10 | 0 | 2.000 |" in text
+    # product 10 has no row in `products`: its id stands in for the name
+    assert "| 1 | feature \\| 1 | product 10 | 5 | 10 | 0 | 2.000 | 1 |" in text
     assert "No feature qualifies" in fragile_features_markdown([], min_tests=5)
 
 
@@ -71,6 +96,20 @@ def test_chart_is_a_png_and_renders_without_any_qualifying_feature(ranked, tmp_p
         # the IHDR chunk comes first: width and height, big-endian
         width, height = struct.unpack(">II", png[16:24])
         assert width > 400 and height > 100
+
+
+def test_chart_is_drawn_again_only_when_its_data_changes(ranked, tmp_path: Path):
+    path = tmp_path / "reports" / "chart.png"
+    features = top_fragile_features(ranked, customer_id=1)
+    first = charts.fragile_features_chart(features, min_tests=5, path=path)
+    assert path.read_bytes() == first
+    # unchanged data: the file is served as it is (a marker proves it was not redrawn)
+    path.write_bytes(b"kept")
+    assert charts.fragile_features_chart(features, min_tests=5, path=path) == b"kept"
+    # other data, or another threshold: drawn and written again
+    fewer = charts.fragile_features_chart(features[:1], min_tests=5, path=path)
+    assert fewer.startswith(b"\x89PNG") and path.read_bytes() == fewer
+    assert charts.fragile_features_chart(features[:1], min_tests=3, path=path) != fewer
 
 
 def test_report_is_written_next_to_the_warehouse(tmp_path: Path):

@@ -174,6 +174,32 @@ def test_chromium_renders_the_asset_graph_and_a_fresh_asset_page(dagster_dev: Da
         assert "Not evaluated" not in asset_text
 
 
+def test_the_ranking_is_on_the_density_page_without_a_click_and_columns_are_described(
+    dagster_dev: DagsterDev,
+) -> None:
+    with chromium() as browser:
+        page = browser.new_page(viewport=VIEWPORT)
+        open_page(page, dagster_dev, "/assets/feature_bug_density", "most_fragile_features_table")
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / "asset-feature_bug_density.png"), full_page=True)
+        text = page.inner_text("body")
+        # the embedded simulator's #1 and its product's name, with no click
+        assert "[Sharing] Image editor" in text and "Canva" in text, text[:3000]
+
+        # an ingest table's columns carry their descriptions
+        open_page(page, dagster_dev, "/assets/tests", "is_final")
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(ARTIFACTS / "asset-tests-columns.png"), full_page=True)
+        assert "archived and cancelled" in page.inner_text("body")
+
+        # the report a QA lead opens or shares
+        report = dagster_dev.duckdb_path.parent / "reports" / "fragile_features.html"
+        page.goto(report.as_uri())
+        page.get_by_text("Most fragile features").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+        page.screenshot(path=str(ARTIFACTS / "report-fragile_features.png"), full_page=True)
+        assert "Canva" in page.inner_text("body")
+
+
 def test_dagster_dev_stops_cleanly_without_leaving_a_process(dagster_dev: DagsterDev) -> None:
     assert dagster_dev.descendants, "no child process of dagster dev was ever seen"
 

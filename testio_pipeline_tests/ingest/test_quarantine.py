@@ -128,3 +128,31 @@ def test_the_cli_exits_non_zero_with_a_one_line_summary_while_parts_are_missing(
         sim.hostile.clear()
         fixed = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
         assert fixed.returncode == 0, (fixed.stdout + fixed.stderr)[-3000:]
+
+
+def test_a_product_whose_catalog_is_forbidden_keeps_its_features_until_it_is_served(
+    tmp_path: Path,
+) -> None:
+    sim = Simulator(SimulatorConfig(size="small", seed=33))
+    with served(sim, tmp_path / "testio.duckdb") as account:
+        account.materialize()
+        forbidden = sorted(sim.ground_truth().products)[0]
+        before = query(
+            account.db_path, "SELECT count(*) FROM features WHERE product_id = ? AND NOT is_deleted",
+            [forbidden],
+        )
+        sim.hostile.catalog_errors[forbidden] = 403
+        result = account.materialize(full_refresh=True)
+        # the step succeeded for the other products; the forbidden one kept its catalog
+        assert result.success
+        assert query(
+            account.db_path, "SELECT count(*) FROM features WHERE product_id = ? AND NOT is_deleted",
+            [forbidden],
+        ) == before
+        assert query(account.db_path, "SELECT asset, scope, status FROM sync_failures") == [
+            ("features", f"product {forbidden}", 403)
+        ]
+        sim.hostile.clear()
+        account.materialize(full_refresh=True)
+        assert query(account.db_path, "SELECT count(*) FROM sync_failures") == [(0,)]
+        assert_warehouse_matches(account.db_path, sim.ground_truth())

@@ -15,6 +15,7 @@ import pytest
 
 from testio_pipeline.testio.client import TestIOClient
 from testio_pipeline.testio.errors import TestIONotFoundError, TestIOUnavailableError
+from testio_pipeline.testio.http import ResponseTooLargeError
 
 from .fake_api import TOKEN, SleepRecorder, run
 
@@ -152,3 +153,30 @@ def test_retry_after_4xx_keep_alive_and_what_is_sent() -> None:
     assert first.startswith("GET /customer/v2/products HTTP/1.1\r\n")
     assert f"\r\nauthorization: token {TOKEN.lower()}\r\n" in first.lower()
     assert last.startswith("GET /customer/v2/bugs?filter_test_cycle_ids=3%2C1%2C2 HTTP/1.1\r\n")
+
+
+def _big_body(size: int, *, announced: bool) -> bytes:
+    body = b'{"products":[' + b'"' + b"x" * size + b'"]}'
+    if announced:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        return head.encode() + body
+    chunked = b"".join(
+        f"{len(body[i:i + 65536]):x}\r\n".encode() + body[i:i + 65536] + b"\r\n"
+        for i in range(0, len(body), 65536)
+    )
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    return head + chunked + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("announced", [True, False])
+def test_a_body_above_the_maximum_fails_its_request_clearly_without_retry(announced: bool) -> None:
+    server = ScriptedServer(answer(_big_body(3 << 20, announced=announced)))
+
+    async def scenario() -> None:
+        async with server as base_url, client(base_url, max_response_bytes=1 << 20) as c:
+            await c.list_products()
+
+    with pytest.raises(ResponseTooLargeError, match="larger than the 1 MB allowed.*TESTIO_MAX_RESPONSE_MB") as caught:
+        run(scenario())
+    assert len(server.requests) == 1
+    assert_no_token(caught.value)

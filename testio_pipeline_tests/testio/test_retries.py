@@ -84,19 +84,30 @@ def test_429_without_retry_after_waits_the_default() -> None:
     assert sleeps.delays == [30.0]
 
 
-@pytest.mark.parametrize(
-    ("header", "cap", "expected"),
-    [
-        ("3600", 60.0, 60.0),
-        (None, 10.0, 10.0),
-        (format_datetime(datetime.now(timezone.utc) + timedelta(hours=2), usegmt=True), 60.0, 60.0),
-    ],
-)
-def test_retry_after_is_capped(header: str | None, cap: float, expected: float) -> None:
+def test_a_429_without_retry_after_waits_the_default_within_the_cap() -> None:
     api, sleeps = FakeTestIO(products=PRODUCTS), SleepRecorder()
-    api.fail("/products", error(429, "slow down", {"Retry-After": header} if header else None))
-    list_products_with(api, sleeps, retry_after_cap_seconds=cap)
-    assert sleeps.delays == [expected]
+    api.fail("/products", error(429, "slow down"))
+    list_products_with(api, sleeps, retry_after_cap_seconds=10.0)
+    assert sleeps.delays == [10.0]
+
+
+@pytest.mark.parametrize(
+    "header", ["3600", format_datetime(datetime.now(timezone.utc) + timedelta(hours=2), usegmt=True)]
+)
+def test_a_retry_after_beyond_the_cap_is_not_knocked_early_but_reported(header: str) -> None:
+    api, sleeps = FakeTestIO(products=PRODUCTS), SleepRecorder()
+    api.fail("/products", error(429, "slow down", {"Retry-After": header}))
+    with pytest.raises(TestIOUnavailableError, match=r"asked to wait \d+ s .* longer than the 60 s"):
+        list_products_with(api, sleeps, retry_after_cap_seconds=60.0)
+    assert sleeps.delays == [] and len(api.requests) == 1
+
+
+def test_control_characters_of_an_api_message_are_escaped() -> None:
+    api, sleeps = FakeTestIO(products=PRODUCTS), SleepRecorder()
+    api.fail("/products", error(404, "gone\x00\x1b[31m"))
+    with pytest.raises(TestIONotFoundError) as caught:
+        list_products_with(api, sleeps)
+    assert "gone\\x00\\x1b[31m" in str(caught.value) and "\x00" not in str(caught.value)
 
 
 def test_5xx_backoff_doubles_up_to_the_maximum() -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from testio_pipeline.warehouse import schema
 from testio_pipeline.warehouse.connection import (
+    WarehouseFileError,
     LOCK_WAIT_ENV_VAR,
     WarehouseLockedError,
     describe_command,
@@ -250,10 +251,12 @@ def test_a_duckdb_cli_holding_the_file_is_named_as_such(
 def test_other_io_errors_are_raised_at_once_not_waited_on(tmp_path: Path) -> None:
     directory = tmp_path / "a_directory"
     directory.mkdir()
-    with pytest.raises(duckdb.IOException) as raised:
+    with pytest.raises(WarehouseFileError) as raised:
         with open_for_write(directory, lock_wait_seconds=600):
             pass
-    assert not isinstance(raised.value, WarehouseLockedError)
+    # raised at once, as the file error it is, naming the setting to fix
+    assert isinstance(raised.value.__cause__, duckdb.IOException)
+    assert "TESTIO_DUCKDB_PATH" in str(raised.value)
 
 
 def test_a_writer_killed_mid_transaction_leaves_the_committed_data_intact(db: Path) -> None:
@@ -313,3 +316,24 @@ def test_lock_holders_are_described_by_their_command_line(
     cmdline: list[str], expected: str
 ) -> None:
     assert expected in describe_command(cmdline, 1234)
+
+
+@pytest.mark.parametrize("where", ["/proc/testio/w.duckdb", "read-only"])
+def test_an_unusable_warehouse_path_fails_with_advice_naming_the_setting(
+    tmp_path: Path, where: str
+) -> None:
+    if where == "read-only":
+        if os.geteuid() == 0:
+            # root writes anywhere: a path below a regular file cannot be created by anyone
+            (tmp_path / "a-file").write_text("")
+            path = tmp_path / "a-file" / "w.duckdb"
+        else:
+            locked = tmp_path / "locked"
+            locked.mkdir(mode=0o500)
+            path = locked / "w.duckdb"
+    else:
+        path = Path(where)
+    with pytest.raises(WarehouseFileError, match="TESTIO_DUCKDB_PATH") as caught:
+        with open_for_write(path):
+            pass
+    assert str(path) in str(caught.value) and "Traceback" not in str(caught.value)

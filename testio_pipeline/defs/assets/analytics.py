@@ -1,21 +1,29 @@
 """Analytics assets: tables recomputed in DuckDB SQL from the ingest tables, never from the API.
 
-Each asset rewrites its table with one `CREATE OR REPLACE TABLE ... AS SELECT` inside
-`WarehouseResource.write()` (one transaction: readers see the old table or the new one), runs
-in the `duckdb_writer` pool so DuckDB writers are serialised, and depends on exactly the
-ingest assets whose tables its SQL reads. The SQL lives in `warehouse.analytics`.
+One asset per table, all computed by one subsettable multi-asset step (`analytics`): each
+table is rewritten with one `CREATE OR REPLACE TABLE ... AS SELECT` inside one
+`WarehouseResource.write()` (one transaction: readers see the old tables or the new ones),
+its checks are evaluated on the same connection, the step runs in the `duckdb_writer` pool so
+DuckDB writers are serialised, and each asset depends on exactly the ingest assets whose
+tables its SQL reads. The SQL lives in `warehouse.analytics`.
 """
 
 from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import dagster as dg
+import duckdb
 
+from testio_pipeline.defs.checks.analytics import checks_of
+from testio_pipeline.defs.metadata import OWNERS
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import WarehouseResource
+from testio_pipeline.warehouse import charts, report
 from testio_pipeline.warehouse.analytics import (
     BUG_TRENDS,
     FEATURE_BUG_DENSITY,
@@ -25,6 +33,7 @@ from testio_pipeline.warehouse.analytics import (
     PRODUCT_QUALITY,
     STORY_FAILURES,
     TESTER_STATS,
+    ANALYTICS_TABLES,
     AnalyticsTable,
     replace_table,
     settings,
@@ -33,6 +42,7 @@ from testio_pipeline.warehouse.analytics.feature_fragility import fragility_mark
 from testio_pipeline.warehouse.analytics.markdown import query_markdown
 from testio_pipeline.warehouse.analytics.ranking import (
     FragileFeature,
+    create_fragile_features_view,
     fragile_features_markdown,
     top_fragile_features,
 )
@@ -55,17 +65,69 @@ def column_schema(table: AnalyticsTable) -> dg.TableSchema:
     )
 
 
-def _analytics_asset(
-    table: AnalyticsTable,
-) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
-    """The shared decorator: name, deps, group, kind and pool of an analytics asset.
+# the UI description of each table's asset, in a QA lead's words
+DESCRIPTIONS = {
+    FEATURE_BUG_DENSITY.name: (
+        "Bug density per product feature: one row per catalog feature (tested or not) and per "
+        "feature id only known from test snapshots (in_catalog = false), with distinct tests "
+        "covering it, bugs attributed through bug.test_feature split by status and, for valid "
+        "(non-rejected) bugs, by severity, and bug_density = valid_bugs / tests_covered (NULL "
+        "when never tested). The page shows the 10 most fragile features (highest density "
+        f"among features covered by at least {settings.FRAGILE_MIN_TESTS} tests, with product "
+        "names: the `fragile_features` view) as a table and a chart, also in the report "
+        "reports/fragile_features.html next to the warehouse file."
+    ),
+    PRODUCT_QUALITY.name: (
+        "Quality summary per product: tests and final tests, all bugs (including those without "
+        "a test feature) with valid / accepted / rejected / forwarded / auto-accepted counts, "
+        "accepted and rejected rates over all bugs, the auto-accepted share of accepted bugs, "
+        "the critical share of valid bugs, valid bugs per test, and how many catalog features "
+        "were never tested."
+    ),
+    BUG_TRENDS.name: (
+        "Bugs reported per ISO week (Monday week_start, iso_year / iso_week, from reported_at "
+        "in UTC) by product, severity and status, with the auto-accepted subset: the input for "
+        "trend charts and week-over-week comparisons. Every bug lands in exactly one cell."
+    ),
+    FEATURE_COVERAGE_GAPS.name: (
+        "Catalog features that were never tested, or whose newest non-cancelled test ended "
+        f"more than {settings.COVERAGE_STALE_DAYS} days before the customer's newest test end, "
+        "with days since the last test and the valid bugs ever found in them, so the riskiest "
+        "untested areas can be scheduled for the next test cycle."
+    ),
+    TESTER_STATS.name: (
+        "Statistics per tester (bug author name): bugs reported, valid / accepted / rejected / "
+        "forwarded counts, accepted and rejected rates, the severity mix of valid bugs, tests "
+        "and products worked on, and the first and last report time."
+    ),
+    FEATURE_EXECUTION_OUTCOMES.name: (
+        "How the crowd's executions of each feature ended (2026 API `execution_status` of test "
+        "features): not_tested / passed / failed / blocked counts, failure rate (failed + "
+        f"blocked over executed), the failure rate of the newest {settings.RECENT_CYCLES} cycles "
+        "against the earlier ones (trend) and the current failure streak, with product names. "
+        "Empty for an API before 2026."
+    ),
+    STORY_FAILURES.name: (
+        "Per user story, how its executions ended across test cycles (2026 API, story outcomes "
+        "in test_feature_stories), with keeps_failing for stories whose newest "
+        f"{settings.KEEPS_FAILING_STREAK} or more executions all failed or were blocked; the "
+        "preview lists those first."
+    ),
+    FEATURE_FRAGILITY.name: (
+        "Features ranked by fragility_score = (percentile of bug density + failure rate) / 2, "
+        f"among features covered by at least {settings.FRAGILE_MIN_TESTS} tests and executed at "
+        f"least {settings.FRAGILITY_MIN_EXECUTED} times: features that collect bugs and features "
+        "whose executions keep failing both rank high. The page shows the customer's 10 most "
+        "fragile features with product names (most_fragile_features)."
+    ),
+}
 
-    The decorated functions leave `context` unannotated on purpose: with postponed
-    annotations Dagster 1.13 sees the string "dg.AssetExecutionContext" and rejects it.
-    """
-    return dg.asset(
-        name=table.name,
+
+def _spec(table: AnalyticsTable) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        table.name,
         deps=ingest_deps(table),
+        description=DESCRIPTIONS[table.name],
         # declared up front so the UI shows the schema before the first materialization
         metadata={
             "dagster/table_name": f"main.{table.name}",
@@ -74,37 +136,45 @@ def _analytics_asset(
         },
         group_name=ANALYTICS_GROUP,
         kinds={"duckdb"},
-        pool=DUCKDB_WRITER_POOL,
+        owners=OWNERS,
+        skippable=True,
     )
 
 
-def _materialize(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    table: AnalyticsTable,
-    started: float,
-) -> tuple[dict[str, object], list[FragileFeature]]:
-    """Replace `table` in one transaction; return its metadata and, for density, the ranking.
+@dataclass
+class _Rebuilt:
+    """What rebuilding one analytics table gives its asset."""
 
-    The ranking is read inside the transaction (it sees the new table) but the chart is drawn
-    by the caller after the connection is closed, so the file lock is held only for SQL.
+    table: AnalyticsTable
+    metadata: dict[str, object]
+    check_results: list[dg.AssetCheckResult]
+    fragile: list[FragileFeature]
+
+
+def _rebuild(
+    con: duckdb.DuckDBPyConnection, table: AnalyticsTable, customer_id: int
+) -> _Rebuilt:
+    """Replace `table` and evaluate its checks on the new table, in the caller's transaction.
+
+    For density the ranking is read too (it sees the new table); the chart is drawn by the
+    caller after the connection is closed, so the file lock is held only for SQL.
     """
-    fragile: list[FragileFeature] = []
-    ranking: str | None = None
-    with warehouse.write(log=context.log) as con:
-        stats = replace_table(con, table)
-        preview = query_markdown(con, table.preview_sql(limit=PREVIEW_ROWS))
-        if table is FEATURE_BUG_DENSITY:
-            fragile = top_fragile_features(con, customer_id=warehouse.customer_id)
-        if table is FEATURE_FRAGILITY:
-            ranking = fragility_markdown(con, customer_id=warehouse.customer_id)
-    duration = time.perf_counter() - started
-    context.log.info(f"{table.name}: {stats.row_count} rows in {duration:.2f} s")
+    started = time.perf_counter()
+    stats = replace_table(con, table)
+    preview = query_markdown(con, table.preview_sql(limit=PREVIEW_ROWS))
+    fragile = []
+    if table is FEATURE_BUG_DENSITY:
+        create_fragile_features_view(con)
+        fragile = top_fragile_features(con, customer_id=customer_id)
+    check_results = [check.result(con) for check in checks_of(table)]
+    ranking = (
+        fragility_markdown(con, customer_id=customer_id) if table is FEATURE_FRAGILITY else None
+    )
     metadata: dict[str, object] = {
         "dagster/row_count": stats.row_count,
         "dagster/column_schema": column_schema(table),
         "dagster/table_name": f"main.{table.name}",
-        "duration_seconds": dg.MetadataValue.float(round(duration, 3)),
+        "duration_seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 3)),
         "previous_row_count": (
             dg.MetadataValue.int(stats.previous_row_count)
             if stats.previous_row_count is not None
@@ -116,114 +186,94 @@ def _materialize(
     }
     if ranking is not None:
         metadata["most_fragile_features"] = dg.MetadataValue.md(ranking)
-    return metadata, fragile
+    return _Rebuilt(table, metadata, check_results, fragile)
 
 
-def _result(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, table: AnalyticsTable
-) -> dg.MaterializeResult:
-    metadata, _ = _materialize(context, warehouse, table, time.perf_counter())
-    return dg.MaterializeResult(metadata=metadata)
+def fragile_features_table(features: list[FragileFeature]) -> dg.TableMetadataValue:
+    """The ranking as Dagster table metadata: rank, feature, product and the numbers first."""
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn("rank", "int"),
+            dg.TableColumn("feature", "string"),
+            dg.TableColumn("product", "string"),
+            dg.TableColumn("bugs_per_test", "float"),
+            dg.TableColumn("valid_bugs", "int"),
+            dg.TableColumn("critical", "int"),
+            dg.TableColumn("tests", "int"),
+        ]
+    )
+    records = [
+        dg.TableRecord(
+            {
+                "rank": rank,
+                "feature": f.feature_title or f"feature {f.feature_id}",
+                "product": f.product,
+                "bugs_per_test": round(f.bug_density, 2),
+                "valid_bugs": f.valid_bugs,
+                "critical": f.critical_bugs,
+                "tests": f.tests_covered,
+            }
+        )
+        for rank, f in enumerate(features, start=1)
+    ]
+    return dg.MetadataValue.table(records=records, schema=schema)
 
 
-@_analytics_asset(FEATURE_BUG_DENSITY)
-def feature_bug_density(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Bug density per product feature: one row per catalog feature (tested or not) and per
-    feature id only known from test snapshots (in_catalog = false), with distinct tests
-    covering it, bugs attributed through bug.test_feature split by status and, for valid
-    (non-rejected) bugs, by severity, and bug_density = valid_bugs / tests_covered (NULL when
-    never tested). Metadata ranks the 10 most fragile features of the resource's customer
-    among those covered by at least 5 tests (settings.FRAGILE_MIN_TESTS), as a table and as a
-    bar chart also written to <warehouse dir>/reports/feature_bug_density.png."""
-    started = time.perf_counter()
-    metadata, fragile = _materialize(context, warehouse, FEATURE_BUG_DENSITY, started)
+def _add_ranking(rebuilt: _Rebuilt, warehouse: WarehouseResource) -> None:
+    """The density asset's ranking as a table and a chart (drawn only when it changed)."""
     min_tests = settings.FRAGILE_MIN_TESTS
-    # imported here: matplotlib (~30 MB) is needed by this step only, not by every run process
-    from testio_pipeline.warehouse import charts
-
-    png = charts.render_fragile_features_png(fragile, min_tests=min_tests)
-    chart_path = charts.write_report(
-        png, charts.reports_dir_for(warehouse.path) / settings.FEATURE_BUG_DENSITY_CHART
-    )
+    chart_path = charts.reports_dir_for(warehouse.users_path) / settings.FEATURE_BUG_DENSITY_CHART
+    png = charts.fragile_features_chart(rebuilt.fragile, min_tests=min_tests, path=chart_path)
     encoded = base64.b64encode(png).decode("ascii")
-    metadata["most_fragile_features"] = dg.MetadataValue.md(
-        fragile_features_markdown(fragile, min_tests=min_tests)
+    # a table value is drawn on the asset page as it is (markdown waits behind a click)
+    rebuilt.metadata["most_fragile_features_table"] = fragile_features_table(rebuilt.fragile)
+    rebuilt.metadata["most_fragile_features"] = dg.MetadataValue.md(
+        fragile_features_markdown(rebuilt.fragile, min_tests=min_tests)
     )
-    metadata["most_fragile_features_chart"] = dg.MetadataValue.md(
+    rebuilt.metadata["most_fragile_features_chart"] = dg.MetadataValue.md(
         f"![most fragile features](data:image/png;base64,{encoded})"
     )
-    metadata["most_fragile_features_chart_path"] = dg.MetadataValue.path(str(chart_path))
-    metadata["duration_seconds"] = dg.MetadataValue.float(round(time.perf_counter() - started, 3))
-    return dg.MaterializeResult(metadata=metadata)
+    rebuilt.metadata["most_fragile_features_chart_path"] = dg.MetadataValue.path(str(chart_path))
+    page = report.fragile_features_html(
+        rebuilt.fragile, min_tests=min_tests, png=png, customer_id=warehouse.customer_id,
+        generated_at=datetime.now(timezone.utc), source=warehouse.users_path,
+    )
+    report_path = charts.write_report(page, chart_path.with_name(report.REPORT_NAME))
+    rebuilt.metadata["report"] = dg.MetadataValue.path(str(report_path))
 
 
-@_analytics_asset(PRODUCT_QUALITY)
-def product_quality(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Quality summary per product: tests and final tests, all bugs (including those without a
-    test feature) with valid / accepted / rejected / forwarded / auto-accepted counts, accepted
-    and rejected rates over all bugs, the auto-accepted share of accepted bugs, the critical
-    share of valid bugs, valid bugs per test, and how many catalog features were never tested."""
-    return _result(context, warehouse, PRODUCT_QUALITY)
+@dg.multi_asset(
+    name="analytics",
+    specs=[_spec(table) for table in ANALYTICS_TABLES],
+    check_specs=[check.spec for table in ANALYTICS_TABLES for check in checks_of(table)],
+    can_subset=True,
+    pool=DUCKDB_WRITER_POOL,
+)
+def analytics(context, warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
+    """Every selected analytics table rebuilt in one step and one transaction: readers see
+    the previous set of tables or the new one. One step instead of one per table: each step
+    costs Dagster's step overhead, a turn of the `duckdb_writer` pool and a DuckDB open, which
+    on a small account was most of the analytics' time."""
+    selected = [
+        table for table in ANALYTICS_TABLES
+        if dg.AssetKey(table.name) in context.selected_asset_keys
+    ]
+    started = time.perf_counter()
+    with warehouse.write(log=context.log) as con:
+        rebuilt = [_rebuild(con, table, warehouse.customer_id) for table in selected]
+    for result in rebuilt:
+        if result.table is FEATURE_BUG_DENSITY:
+            _add_ranking(result, warehouse)
+        context.log.info(
+            f"{result.table.name}: {result.metadata['dagster/row_count']} rows in "
+            f"{result.metadata['duration_seconds'].value:.2f} s"
+        )
+        yield dg.MaterializeResult(
+            asset_key=result.table.name,
+            metadata=result.metadata,
+            check_results=result.check_results,
+        )
+    context.log.info(f"analytics: {len(rebuilt)} tables in {time.perf_counter() - started:.2f} s")
 
 
-@_analytics_asset(BUG_TRENDS)
-def bug_trends(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Bugs reported per ISO week (Monday week_start, iso_year / iso_week, from reported_at in
-    UTC) by product, severity and status, with the auto-accepted subset: the input for trend
-    charts and week-over-week comparisons. Every bug lands in exactly one cell."""
-    return _result(context, warehouse, BUG_TRENDS)
-
-
-@_analytics_asset(FEATURE_COVERAGE_GAPS)
-def feature_coverage_gaps(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Catalog features that were never tested, or whose newest non-cancelled test ended more
-    than 90 days (settings.COVERAGE_STALE_DAYS) before the customer's newest test end, with
-    days since the last test and the valid bugs ever found in them, so the riskiest untested
-    areas can be scheduled for the next test cycle."""
-    return _result(context, warehouse, FEATURE_COVERAGE_GAPS)
-
-
-@_analytics_asset(TESTER_STATS)
-def tester_stats(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Statistics per tester (bug author name): bugs reported, valid / accepted / rejected /
-    forwarded counts, accepted and rejected rates, the severity mix of valid bugs, tests and
-    products worked on, and the first and last report time."""
-    return _result(context, warehouse, TESTER_STATS)
-
-
-@_analytics_asset(FEATURE_EXECUTION_OUTCOMES)
-def feature_execution_outcomes(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """How the crowd's executions of each feature ended (2026 API `execution_status` of test
-    features): not_tested / passed / failed / blocked counts, failure rate (failed + blocked
-    over executed), the failure rate of the newest 6 cycles against the earlier ones (trend)
-    and the current failure streak, with product names. Empty for an API before 2026."""
-    return _result(context, warehouse, FEATURE_EXECUTION_OUTCOMES)
-
-
-@_analytics_asset(STORY_FAILURES)
-def story_failures(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Per user story, how its executions ended across test cycles (2026 API, story outcomes
-    in test_feature_stories), with keeps_failing for stories whose newest two or more
-    executions all failed or were blocked; the preview lists those first."""
-    return _result(context, warehouse, STORY_FAILURES)
-
-
-@_analytics_asset(FEATURE_FRAGILITY)
-def feature_fragility(context, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Features ranked by fragility_score = (percentile of bug density + failure rate) / 2,
-    among features covered by at least 5 tests and executed at least 3 times: features that
-    collect bugs and features whose executions keep failing both rank high. Metadata shows the
-    customer's 10 most fragile features with product names (most_fragile_features)."""
-    return _result(context, warehouse, FEATURE_FRAGILITY)
-
-
-ANALYTICS_ASSETS: list[dg.AssetsDefinition] = [
-    feature_bug_density,
-    product_quality,
-    bug_trends,
-    feature_coverage_gaps,
-    tester_stats,
-    feature_execution_outcomes,
-    story_failures,
-    feature_fragility,
-]
+ANALYTICS_ASSETS: list[dg.AssetsDefinition] = [analytics]

@@ -15,7 +15,12 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from testio_pipeline.defs.failures import actionable_failures
-from testio_pipeline.defs.metadata import log_problems, report_metadata, table_definition_metadata
+from testio_pipeline.defs.metadata import (
+    OWNERS,
+    log_problems,
+    report_metadata,
+    table_definition_metadata,
+)
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
 from testio_pipeline.sync.bugs import sync_bugs
@@ -35,7 +40,6 @@ from testio_pipeline.warehouse.schema import (
 
 INGEST_GROUP = "ingest"
 INGEST_KINDS = {"duckdb", "python"}
-OWNERS = ["team:qa-data"]
 
 @dg.asset(
     group_name=INGEST_GROUP,
@@ -54,7 +58,7 @@ def products(
     detected as the API's quirks require. One `/products` call; products missing from the API
     are kept, since tests and bugs still point at them."""
     source = testio.describe_source()
-    with actionable_failures(source):
+    with actionable_failures(source, testio.explain_source()):
         report = sync_products(
             lambda: testio.client(context.log),
             warehouse,
@@ -86,7 +90,7 @@ def features(
     stays with `is_deleted = true`. A product whose catalog fails keeps its previous rows and is
     reported (`sync_failures`, the `sync_complete` check); the other products go on."""
     source = testio.describe_source()
-    with actionable_failures(source):
+    with actionable_failures(source, testio.explain_source()):
         report = sync_features(
             lambda: testio.client(context.log),
             warehouse,
@@ -154,7 +158,7 @@ def tests_and_test_features(
     """Tests, their test features and their stories come from the same responses, so one
     step writes all three."""
     source = testio.describe_source()
-    with actionable_failures(source):
+    with actionable_failures(source, testio.explain_source()):
         report = sync_tests(
             lambda: testio.client(context.log),
             warehouse,
@@ -192,7 +196,7 @@ def bugs(
     sync are fetched, in batches of `filter_test_cycle_ids`; a full refresh fetches all and
     deletes bugs the API no longer returns."""
     source = testio.describe_source()
-    with actionable_failures(source):
+    with actionable_failures(source, testio.explain_source()):
         report = sync_bugs(
             lambda: testio.client(context.log),
             warehouse,

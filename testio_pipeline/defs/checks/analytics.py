@@ -1,21 +1,21 @@
 """Asset checks of the analytics tables: thin Dagster wrappers over `warehouse.analytics.checks`.
 
-ERROR checks are blocking (a wrong analytics table must not feed anything downstream in the
-same run); the unattributed-link check is a WARN: it reports an upstream data gap (a bug
-linked to a feature nothing else knows), not a fault of the analytics SQL. Checks read with
-`WarehouseResource.read()`, which takes the file lock like a write, so they share the
-`duckdb_writer` pool with the assets.
+They are declared on their asset (`check_specs`) and evaluated inside the asset's own step,
+on its write connection right after the table is rebuilt: a check step of its own cost a
+Dagster step, a pool turn and a DuckDB open each (10 steps, ~1 s of a run on a small
+account). ERROR checks are blocking (a wrong analytics table must not feed anything
+downstream in the same run); the unattributed-link check is a WARN: it reports an upstream
+data gap (a bug linked to a feature nothing else knows), not a fault of the analytics SQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import dagster as dg
 import duckdb
 
-from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
-from testio_pipeline.defs.resources import WarehouseResource
 from testio_pipeline.warehouse.analytics import (
     ANALYTICS_TABLES,
     BUG_TRENDS,
@@ -31,38 +31,41 @@ from testio_pipeline.warehouse.analytics.checks import CheckOutcome
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
 
+Check = Callable[[duckdb.DuckDBPyConnection], CheckOutcome]
 
-def run_check(
-    warehouse: WarehouseResource,
-    check: Callable[[duckdb.DuckDBPyConnection], CheckOutcome],
-    severity: dg.AssetCheckSeverity,
-) -> dg.AssetCheckResult:
-    """Run one SQL check on the warehouse and turn its outcome into an `AssetCheckResult`."""
-    with warehouse.read() as con:
-        outcome = check(con)
-    return dg.AssetCheckResult(passed=outcome.passed, severity=severity, metadata=outcome.details)
+
+@dataclass(frozen=True)
+class AnalyticsCheck:
+    """One SQL check of an analytics table, declared on its asset (`check_specs`)."""
+
+    spec: dg.AssetCheckSpec
+    severity: dg.AssetCheckSeverity
+    evaluate: Check
+
+    def result(self, con: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
+        outcome = self.evaluate(con)
+        return dg.AssetCheckResult(
+            asset_key=self.spec.asset_key,
+            check_name=self.spec.name,
+            passed=outcome.passed,
+            severity=self.severity,
+            metadata=outcome.details,
+        )
 
 
 def _sql_check(
-    table: AnalyticsTable,
-    name: str,
-    check: Callable[[duckdb.DuckDBPyConnection], CheckOutcome],
-    severity: dg.AssetCheckSeverity,
-) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
+    table: AnalyticsTable, name: str, check: Check, severity: dg.AssetCheckSeverity
+) -> AnalyticsCheck:
+    spec = dg.AssetCheckSpec(
+        name,
         asset=dg.AssetKey(table.name),
-        name=name,
         description=(check.__doc__ or "").strip().splitlines()[0],
         blocking=severity == ERROR,
-        pool=DUCKDB_WRITER_POOL,
     )
-    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        return run_check(warehouse, check, severity)
-
-    return _check
+    return AnalyticsCheck(spec, severity, check)
 
 
-def _key_unique(table: AnalyticsTable) -> dg.AssetChecksDefinition:
+def _key_unique(table: AnalyticsTable) -> AnalyticsCheck:
     def check(con: duckdb.DuckDBPyConnection) -> CheckOutcome:
         return checks.check_key_unique(con, table)
 
@@ -70,7 +73,7 @@ def _key_unique(table: AnalyticsTable) -> dg.AssetChecksDefinition:
     return _sql_check(table, settings.CHECK_KEY_UNIQUE, check, ERROR)
 
 
-ANALYTICS_CHECKS: list[dg.AssetChecksDefinition] = [
+ANALYTICS_CHECKS: list[AnalyticsCheck] = [
     _sql_check(
         FEATURE_BUG_DENSITY,
         settings.CHECK_DENSITY_NULL_IFF_UNTESTED,
@@ -117,3 +120,8 @@ ANALYTICS_CHECKS: list[dg.AssetChecksDefinition] = [
     ),
     *(_key_unique(table) for table in ANALYTICS_TABLES),
 ]
+
+
+def checks_of(table: AnalyticsTable) -> list[AnalyticsCheck]:
+    """The checks declared on `table`'s asset."""
+    return [c for c in ANALYTICS_CHECKS if c.spec.asset_key == dg.AssetKey(table.name)]

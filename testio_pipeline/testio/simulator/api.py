@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from testio_pipeline.testio import settings
 from testio_pipeline.testio.simulator import names
 from testio_pipeline.testio.simulator.catalog import Product
 from testio_pipeline.testio.simulator.config import API_PREFIX, DEFAULT_PER_PAGE, UNPAGED_TESTS_LIMIT
@@ -87,18 +86,20 @@ class Query:
 
 
 Route = tuple[re.Pattern[str], str, str]
+# endpoint labels as the API reference names them (the same strings as the client's settings,
+# stated here: the simulator imports nothing of the pipeline)
 ROUTES: list[Route] = [
-    (re.compile(r"/products"), settings.PRODUCTS_PATH, "products"),
-    (re.compile(r"/products/(\d+)"), settings.PRODUCT_PATH, "product"),
-    (re.compile(r"/products/(\d+)/features"), settings.PRODUCT_FEATURES_PATH, "product_features"),
-    (re.compile(r"/products/(\d+)/sections/(\d+)/features"), settings.SECTION_FEATURES_PATH,
+    (re.compile(r"/products"), "/products", "products"),
+    (re.compile(r"/products/(\d+)"), "/products/{product_id}", "product"),
+    (re.compile(r"/products/(\d+)/features"), "/products/{product_id}/features", "product_features"),
+    (re.compile(r"/products/(\d+)/sections/(\d+)/features"), "/products/{product_id}/sections/{section_id}/features",
      "section_features"),
-    (re.compile(r"/products/(\d+)/user_stories"), settings.USER_STORIES_PATH, "user_stories"),
-    (re.compile(r"/products/(\d+)/exploratory_tests"), settings.PRODUCT_TESTS_PATH, "tests"),
-    (re.compile(r"/exploratory_tests/(\d+)"), settings.TEST_PATH, "test"),
-    (re.compile(r"/bugs"), settings.BUGS_PATH, "bugs"),
+    (re.compile(r"/products/(\d+)/user_stories"), "/products/{product_id}/user_stories", "user_stories"),
+    (re.compile(r"/products/(\d+)/exploratory_tests"), "/products/{product_id}/exploratory_tests", "tests"),
+    (re.compile(r"/exploratory_tests/(\d+)"), "/exploratory_tests/{test_id}", "test"),
+    (re.compile(r"/bugs"), "/bugs", "bugs"),
     (re.compile(r"/bugs/reject_reasons"), REJECT_REASONS_PATH, "reject_reasons"),
-    (re.compile(r"/bugs/(\d+)"), settings.BUG_PATH, "bug"),
+    (re.compile(r"/bugs/(\d+)"), "/bugs/{bug_id}", "bug"),
     (re.compile(r"/user_stories/(\d+)"), USER_STORY_PATH, "user_story"),
 ]
 

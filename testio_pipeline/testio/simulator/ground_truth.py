@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from testio_pipeline.testio.settings import FINAL_TEST_STATUSES
 from testio_pipeline.testio.simulator.bugs import FATE_AUTO, SEVERITIES, TF_PRESENT
 from testio_pipeline.testio.simulator.clock import utc_datetime
 from testio_pipeline.testio.simulator.execution import (
@@ -33,6 +32,7 @@ from testio_pipeline.testio.simulator.execution import (
     story_version_id,
     tester_count,
 )
+from testio_pipeline.testio.simulator.timeline import TERMINAL_STATUSES
 from testio_pipeline.testio.simulator.render_bugs import bug_title, status_name
 
 if TYPE_CHECKING:
@@ -300,7 +300,7 @@ def compute_ground_truth(account: Account, t: int, customer_id: int) -> GroundTr
     for x in visible:
         status = account.status_of(x, t)
         tests[x.id] = TestTruth(
-            x.product.id, x.section_id, x.title, status, status in FINAL_TEST_STATUSES,
+            x.product.id, x.section_id, x.title, status, status in TERMINAL_STATUSES,
             utc_datetime(x.life.start_at), utc_datetime(x.life.end_at), x.created_by, x.submitted_by_at(t),
             x.life.testing_type,
         )

@@ -39,6 +39,10 @@ from testio_pipeline.testio.simulator.seeding import between
 T = TypeVar("T")
 _FEATURES_CUMULATIVE = list(accumulate(TEST_FEATURES_PER_TEST_WEIGHTS))
 NEVER = 2**62  # a transition that never happens
+# the statuses a test never leaves: its bugs never change again (API reference §4). Stated
+# here from the reference, not imported from the pipeline, so the truth stays independent
+TERMINAL_STATUSES = frozenset({"archived", "cancelled"})
+
 # a test is archived only after every bug is decided: the last bug is reported by end_at and
 # decided at the latest AUTO_ACCEPT_DAYS later
 ARCHIVE_MIN_AFTER_END = AUTO_ACCEPT_DAYS * DAY + 2 * HOUR

@@ -1,0 +1,68 @@
+"""A run that died never blocks the next: its pool slots are freed and it is marked failed.
+
+Dagster frees the slots of a run that *ended* (`run_monitoring.free_slots_after_run_end_seconds`)
+and its run monitoring fails runs whose worker a run launcher reports unhealthy. Neither covers
+a run whose process was killed (SIGKILL, OOM, reboot) when no launcher watches it, which is the
+case for every CLI run (`dagster asset materialize`, `dg launch`): it stays STARTED forever with
+its `duckdb_writer` slot claimed, and every later run waits for that slot. So every run that
+uses the warehouse records which process runs it (run tag `testio/worker` = host:pid:start
+time), and before its steps claim a slot it fails the runs of this host whose recorded process
+is gone and frees their slots. Runs of other hosts are left to Dagster's run monitoring: a pid
+means nothing there.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+
+import dagster as dg
+import psutil
+from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
+
+WORKER_TAG = "testio/worker"
+# the statuses of a run that may still hold slots while its process is gone
+UNFINISHED = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+
+
+def this_worker() -> str:
+    """host:pid:process start time of the current process (the start time tells a reused pid
+    apart)."""
+    started = int(psutil.Process(os.getpid()).create_time())
+    return f"{socket.gethostname()}:{os.getpid()}:{started}"
+
+
+def _alive(worker: str) -> bool | None:
+    """Whether the recorded worker process still runs; None when it ran on another host."""
+    host, _, rest = worker.partition(":")
+    if host != socket.gethostname():
+        return None
+    pid_text, _, started_text = rest.partition(":")
+    try:
+        process = psutil.Process(int(pid_text))
+        return int(process.create_time()) == int(started_text)
+    except (psutil.NoSuchProcess, ValueError):
+        return False
+
+
+def claim_worker_and_recover(
+    instance: dg.DagsterInstance, run_id: str, warn: Callable[[str], object]
+) -> list[str]:
+    """Tag `run_id` with this process, then fail the dead runs of this host and free their
+    slots; returns their ids."""
+    instance.add_run_tags(run_id, {WORKER_TAG: this_worker()})
+    recovered = []
+    for run in instance.get_runs(RunsFilter(statuses=UNFINISHED)):
+        worker = run.tags.get(WORKER_TAG)
+        if run.run_id == run_id or worker is None or _alive(worker) is not False:
+            continue
+        message = (
+            f"run {run.run_id} died without ending (its process {worker} is gone: killed, out "
+            "of memory or a reboot); marked failed and its pool slots freed so this run can go on"
+        )
+        instance.report_run_failed(run, message=message)
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        warn(message)
+        recovered.append(run.run_id)
+    return recovered
