@@ -39,12 +39,16 @@ from testio_pipeline.defs.schedules import (
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAY = datetime(2026, 3, 2, tzinfo=timezone.utc)
 
-INCREMENTAL_INGEST = {"tests", "test_features", "bugs", "users"}
+INCREMENTAL_INGEST = {"tests", "test_features", "test_feature_stories", "bugs", "users"}
 CATALOG_INGEST = {"products", "features"}
-ANALYTICS = {"feature_bug_density", "product_quality", "feature_coverage_gaps", "tester_stats"}
+ANALYTICS = {
+    "feature_bug_density", "product_quality", "feature_coverage_gaps", "tester_stats",
+    "feature_execution_outcomes", "story_failures", "feature_fragility",
+}
 
 
-# the project's asset graph: key -> (group, deps); tests and test_features are one multi-asset
+# the project's asset graph: key -> (group, deps); tests, test_features and
+# test_feature_stories are one multi-asset
 GRAPH: dict[str, tuple[str, list[str]]] = {
     "products": ("ingest", []),
     "features": ("ingest", ["products"]),
@@ -55,6 +59,9 @@ GRAPH: dict[str, tuple[str, list[str]]] = {
     "feature_coverage_gaps": ("analytics", ["features", "test_features"]),
     # reads no catalog table, so the hourly catalog run has no reason to recompute it
     "tester_stats": ("analytics", ["bugs", "users"]),
+    "feature_execution_outcomes": ("analytics", ["products", "features", "tests", "test_features"]),
+    "story_failures": ("analytics", ["products", "features", "test_feature_stories"]),
+    "feature_fragility": ("analytics", ["products", "features", "test_features", "bugs"]),
 }
 
 
@@ -73,6 +80,7 @@ def _standin_assets(seen: list[tuple[str, bool, list[int]]]) -> list[dg.AssetsDe
         specs=[
             dg.AssetSpec("tests", group_name="ingest", deps=["products"]),
             dg.AssetSpec("test_features", group_name="ingest", deps=["products"]),
+            dg.AssetSpec("test_feature_stories", group_name="ingest", deps=["products"]),
         ],
     )
     def tests_and_test_features(
@@ -81,6 +89,7 @@ def _standin_assets(seen: list[tuple[str, bool, list[int]]]) -> list[dg.AssetsDe
         seen.append(("tests", sync_options.full_refresh, list(sync_options.product_ids)))
         yield dg.MaterializeResult(asset_key="tests")
         yield dg.MaterializeResult(asset_key="test_features")
+        yield dg.MaterializeResult(asset_key="test_feature_stories")
 
     return [
         tests_and_test_features,

@@ -59,6 +59,7 @@ WINDOWS_BY_KEY: Mapping[str, FreshnessWindow] = {
     "features": CATALOG_WINDOW,
     "tests": INCREMENTAL_WINDOW,
     "test_features": INCREMENTAL_WINDOW,
+    "test_feature_stories": INCREMENTAL_WINDOW,
     "bugs": INCREMENTAL_WINDOW,
     "users": INCREMENTAL_WINDOW,
 }

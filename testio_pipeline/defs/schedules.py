@@ -1,8 +1,8 @@
 """Jobs and schedules that keep every asset within its freshness policy (see `freshness.py`).
 
-- `incremental_sync_job`, every 15 minutes: tests, test_features, bugs, users, then every
-  analytics asset (analytics follow the bugs, so they are recomputed in the same run, after the
-  ingest steps they depend on).
+- `incremental_sync_job`, every 15 minutes: tests, test_features, test_feature_stories, bugs,
+  users, then every analytics asset (analytics follow the bugs, so they are recomputed in the
+  same run, after the ingest steps they depend on).
 - `catalog_sync_job`, hourly: products and features, then the analytics that read them
   (directly, or through another analytics table).
 - `full_reconciliation_job`, nightly: everything, with `sync_options.full_refresh = true`
@@ -36,7 +36,9 @@ ANALYTICS_GROUP = "analytics"
 PUBLISH_GROUP = "publish"  # `defs/assets/publish.py`
 
 # assets whose source changes all day: new tests, new bugs, status changes
-INCREMENTAL_INGEST_KEYS: tuple[str, ...] = ("tests", "test_features", "bugs", "users")
+INCREMENTAL_INGEST_KEYS: tuple[str, ...] = (
+    "tests", "test_features", "test_feature_stories", "bugs", "users",
+)
 # the product catalog changes rarely and its features are costly to page through sections
 CATALOG_INGEST_KEYS: tuple[str, ...] = ("products", "features")
 

@@ -210,10 +210,13 @@ class TestIOClient:
         """
         size = per_page or self._tests_per_page
         template = settings.PRODUCT_TESTS_PATH
+        # story objects with their execution outcomes (2026): ~35 % more bytes a page, no
+        # extra request (measured on the simulator's small and medium accounts)
+        includes = tuple(("includes[]", name) for name in settings.TEST_INCLUDES)
         path = template.format(product_id=product_id)
 
         async def fetch(page: int, page_size: int, retry_poisoned: bool) -> list[ListedTest]:
-            query = (("page", str(page)), ("per_page", str(page_size)))
+            query = (("page", str(page)), ("per_page", str(page_size)), *includes)
             info = RequestInfo("GET", template, path, query)
             number = next(self._page_numbers)
             return await self._getter.get(

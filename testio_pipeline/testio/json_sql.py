@@ -84,6 +84,15 @@ def json_id(value: str) -> str:
     )
 
 
+def json_id_list(value: str) -> str:
+    """The ids of a JSON array (each as `json_id`; an item that is no id is left out); NULL
+    when the value is not an array (a missing key: the API did not send the list)."""
+    return (
+        f"CASE WHEN json_type({value}) = 'ARRAY' THEN list_filter(list_transform("
+        f"TRY_CAST({value} AS JSON[]), i -> {json_id('i')}), i -> i IS NOT NULL) END"
+    )
+
+
 def json_text(value: str) -> str:
     """A string unquoted; any other JSON value as its text; null as NULL."""
     return f"CASE WHEN {json_kind(value)} <> 'NULL' THEN {value} ->> '$' END"

@@ -51,6 +51,8 @@ BUG_SEVERITIES = ("critical", "high", "low", "visual", "content", "custom")
 USER_AGENT = "testio-pipeline/0.1"
 # objects instead of bare strings in features[].user_stories, so story ids survive (2026 API)
 FEATURE_INCLUDES = ("user_stories",)
+# ... and in test listings, where each story then carries its execution outcome (2026 API)
+TEST_INCLUDES = ("user_stories",)
 # the status a poisoned test record makes every page containing it answer (quirk 5.4); only
 # this status triggers bisection, other exhausted failures propagate
 POISONED_PAGE_STATUS = 500

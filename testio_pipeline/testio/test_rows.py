@@ -19,7 +19,11 @@ those of the warehouse contract (ids, strings and timestamps as in `json_sql`):
 - test features: one row per item of the test's `features[]` (a null list gives none);
   `product_id` is the test's embedded `product.id`; `howtofind` falls back to `location`;
   `user_stories` are texts; `enable_*` nulls are false; an id seen twice keeps the last
-  occurrence in listing order;
+  occurrence in listing order; the 2026 execution fields (`execution_status`,
+  `tester_count`, `bugs_found`, `bug_ids`) are NULL where the API omits them;
+- test feature stories: one row per story object of a test feature (the 2026 shape of
+  `includes[]=user_stories`) with its execution outcome; a story without a valid id, or
+  given as a plain text (older API), makes no row;
 - a test without a valid `id`, with a broken `start_at` / `end_at`, or with a test feature
   without a valid `id` is not a row: it is quarantined (`rejected_tests_sql` names the field
   and the value) and the rest of its page is stored.
@@ -33,6 +37,8 @@ from pathlib import Path
 
 from testio_pipeline.testio.json_sql import (
     json_id,
+    json_id_list,
+    json_string,
     json_text,
     first_problem,
     json_timestamp,
@@ -59,7 +65,14 @@ _TEST_FIELDS = (
 _FEATURE_FIELDS = (
     '{"id": "JSON", "feature_id": "JSON", "title": "JSON", "description": "JSON", '
     '"howtofind": "JSON", "location": "JSON", "user_stories": "JSON", '
-    '"enable_default": "JSON", "enable_content": "JSON", "enable_visual": "JSON"}'
+    '"enable_default": "JSON", "enable_content": "JSON", "enable_visual": "JSON", '
+    '"execution_status": "JSON", "tester_count": "JSON", "bugs_found": "JSON", "bug_ids": "JSON"}'
+)
+# a story of a test feature in the 2026 shape (includes[]=user_stories)
+_STORY_FIELDS = (
+    '{"id": "JSON", "path": "JSON", "title": "JSON", "feature_id": "JSON", '
+    '"user_story_version_id": "JSON", "execution_status": "JSON", "tested_by_count": "JSON", '
+    '"bugs_found": "JSON", "bug_ids": "JSON"}'
 )
 
 
@@ -152,18 +165,127 @@ FROM checked
 """
 
 
+def test_feature_items_sql(listed: str) -> str:
+    """Every item of every test's `features[]` in `listed`, parsed once, with its place and
+    its test's problem: the `items` relation `test_feature_rows_sql` and
+    `test_feature_story_rows_sql` take with `place`, so a chunk parses the items once for
+    both tables."""
+    return f"WITH {_test_feature_items(listed, True)} SELECT * FROM fields"
+
+
 def test_feature_rows_sql(
-    listed: str, customer_id: int, synced_at: datetime, *, place: bool = False
+    listed: str,
+    customer_id: int,
+    synced_at: datetime,
+    *,
+    place: bool = False,
+    items: str | None = None,
 ) -> str:
     """A SELECT of exactly the `test_features` columns (in `TEST_FEATURES` order), one row
     per test feature id, from `listed` (see `test_rows_sql`). Without `place`, only the
     items of records `test_rows_sql` keeps.
 
     `place` adds where each item was listed (`page_file`, `position`, `item_position`) and
-    keeps every item: `chosen_test_features_sql` deduplicates once the listing is done."""
-    test_problem = _test_problem()[0]
+    keeps every item: `chosen_test_features_sql` deduplicates once the listing is done.
+    `items` (with `place`): a relation of `test_feature_items_sql(listed)` to read instead."""
     return f"""
-WITH tests AS (
+WITH {_items_or_parse(listed, place, items)}
+SELECT
+    CAST({int(customer_id)} AS BIGINT) AS customer_id,
+    {json_id("g.id")} AS id,
+    test_id,
+    {json_id("g.feature_id")} AS feature_id,
+    product_id,
+    {json_text("g.title")} AS title,
+    {json_text("g.description")} AS description,
+    CASE WHEN {json_truthy("g.howtofind")} THEN {json_text("g.howtofind")}
+         ELSE {json_text("g.location")} END AS howtofind,
+    {story_texts("g.user_stories")} AS user_stories,
+    {json_truthy("g.enable_default")} AS enable_default,
+    {json_truthy("g.enable_content")} AS enable_content,
+    {json_truthy("g.enable_visual")} AS enable_visual,
+    {timestamptz_literal(synced_at)} AS synced_at,
+    {json_string("g.execution_status")} AS execution_status,
+    {json_id("g.tester_count")} AS tester_count,
+    {json_id("g.bugs_found")} AS bugs_found,
+    {json_id_list("g.bug_ids")} AS bug_ids
+    {", filename AS page_file, position, item_position" if place else ""}
+FROM fields
+{"" if place else _LAST_ITEM.format(id=json_id("g.id"), file="filename")}
+"""
+
+
+def test_feature_story_rows_sql(
+    listed: str,
+    customer_id: int,
+    synced_at: datetime,
+    *,
+    place: bool = False,
+    items: str | None = None,
+) -> str:
+    """A SELECT of exactly the `test_feature_stories` columns, one row per story object (the
+    2026 shape of `includes[]=user_stories`) with a valid id inside a test feature with a
+    valid id, from `listed` (see `test_rows_sql`); stories given as texts make no row.
+    `title` is `title`, or `path` when the title is empty; `feature_id` is the story's, else
+    its test feature's. Without `place`, one row per (test feature, story), the last listed.
+
+    `place` adds where each story was listed (`page_file`, `position`, `item_position`,
+    `story_position`) and keeps every one: `chosen_test_feature_stories_sql` deduplicates.
+    `items` as in `test_feature_rows_sql`."""
+    last = (
+        "QUALIFY row_number() OVER (PARTITION BY test_feature_id, user_story_id "
+        "ORDER BY filename DESC, position DESC, item_position DESC, story_position DESC) = 1"
+    )
+    return f"""
+WITH {_items_or_parse(listed, place, items)},
+stories AS (
+    SELECT filename, position, item_position, test_id, product_id,
+           {json_id("g.id")} AS test_feature_id, {json_id("g.feature_id")} AS item_feature_id,
+           unnest(stories) AS story, unnest(range(len(stories))) AS story_position
+    FROM (SELECT *, CASE WHEN json_type(g.user_stories) = 'ARRAY'
+                         THEN TRY_CAST(g.user_stories AS JSON[]) END AS stories FROM fields)
+),
+typed AS (
+    SELECT *, {json_id("s.id")} AS user_story_id
+    FROM (SELECT *, json_transform(story, {literal(_STORY_FIELDS)}) AS s FROM stories
+          WHERE json_type(story) = 'OBJECT')
+)
+SELECT
+    CAST({int(customer_id)} AS BIGINT) AS customer_id,
+    test_feature_id,
+    user_story_id,
+    test_id,
+    coalesce({json_id("s.feature_id")}, item_feature_id) AS feature_id,
+    product_id,
+    {json_id("s.user_story_version_id")} AS user_story_version_id,
+    CASE WHEN {json_truthy("s.title")} THEN {json_string("s.title")}
+         ELSE {json_string("s.path")} END AS title,
+    {json_string("s.execution_status")} AS execution_status,
+    {json_id("s.tested_by_count")} AS tested_by_count,
+    {json_id("s.bugs_found")} AS bugs_found,
+    {json_id_list("s.bug_ids")} AS bug_ids,
+    {timestamptz_literal(synced_at)} AS synced_at
+    {", filename AS page_file, position, item_position, story_position" if place else ""}
+FROM typed
+WHERE test_feature_id IS NOT NULL AND user_story_id IS NOT NULL
+{"" if place else last}
+"""
+
+
+def _items_or_parse(listed: str, place: bool, items: str | None) -> str:
+    if items is None:
+        return _test_feature_items(listed, place)
+    if not place:
+        raise ValueError("prepared items hold every item: use them with place=True")
+    return f"fields AS (SELECT * FROM {items})"
+
+
+def _test_feature_items(listed: str, place: bool) -> str:
+    """CTEs ending in `fields`: one row per item of each test's `features[]` (`g`: its typed
+    fields) with the test's id and embedded product, and where it was listed (`filename`,
+    `position`, `item_position`); without `place` only the items of good records."""
+    test_problem = _test_problem()[0]
+    return f"""tests AS (
     SELECT filename, position, {json_id("f.id")} AS test_id,
            {json_id("f.product.id")} AS product_id,
            TRY_CAST(f.features AS JSON[]) AS features,
@@ -180,26 +302,7 @@ parsed AS (
 ),
 fields AS (
     SELECT * FROM parsed {"" if place else _GOOD_ITEMS}
-)
-SELECT
-    CAST({int(customer_id)} AS BIGINT) AS customer_id,
-    {json_id("g.id")} AS id,
-    test_id,
-    {json_id("g.feature_id")} AS feature_id,
-    product_id,
-    {json_text("g.title")} AS title,
-    {json_text("g.description")} AS description,
-    CASE WHEN {json_truthy("g.howtofind")} THEN {json_text("g.howtofind")}
-         ELSE {json_text("g.location")} END AS howtofind,
-    {story_texts("g.user_stories")} AS user_stories,
-    {json_truthy("g.enable_default")} AS enable_default,
-    {json_truthy("g.enable_content")} AS enable_content,
-    {json_truthy("g.enable_visual")} AS enable_visual,
-    {timestamptz_literal(synced_at)} AS synced_at
-    {", filename AS page_file, position, item_position" if place else ""}
-FROM fields
-{"" if place else _LAST_ITEM.format(id=json_id("g.id"), file="filename")}
-"""
+)"""
 
 
 # without `place`: the items of good records only (the sync leaves the others out through
@@ -245,6 +348,21 @@ def chosen_test_features_sql(
     )
 
 
+def chosen_test_feature_stories_sql(
+    files: Sequence[str | Path], selection: str, columns: Sequence[str]
+) -> str:
+    """`columns` (the `test_feature_stories` columns) of the stories of the records in
+    `selection`, from Parquet `files` of `test_feature_story_rows_sql(..., place=True)` rows,
+    one row per (test feature, story): the last listed."""
+    selected = ", ".join(f"t.{c}" for c in columns)
+    return (
+        f"SELECT {selected} FROM {_parquet(files)} AS t "
+        f"SEMI JOIN {selection} AS s ON t.page_file = s.filename AND t.position = s.position "
+        "QUALIFY row_number() OVER (PARTITION BY t.test_feature_id, t.user_story_id ORDER BY "
+        "t.page_file DESC, t.position DESC, t.item_position DESC, t.story_position DESC) = 1"
+    )
+
+
 def rejected_tests_sql(test_files: Sequence[str | Path], selection: str) -> str:
     """The records in `selection` that cannot be rows: the columns of `selection`, then
     `field` and `value` (the first thing wrong), from the Parquet files of `test_rows_sql`
@@ -265,3 +383,5 @@ def _with_fields(listed: str) -> str:
 # pytest would otherwise collect these functions where test modules import them
 test_rows_sql.__test__ = False  # type: ignore[attr-defined]
 test_feature_rows_sql.__test__ = False  # type: ignore[attr-defined]
+test_feature_story_rows_sql.__test__ = False  # type: ignore[attr-defined]
+test_feature_items_sql.__test__ = False  # type: ignore[attr-defined]

@@ -189,6 +189,11 @@ TEST_FEATURES = TableSpec(
         ("enable_content", "BOOLEAN"),
         ("enable_visual", "BOOLEAN"),
         ("synced_at", "TIMESTAMPTZ"),
+        # the 2026 API's execution outcome; NULL where the API omits it (older accounts)
+        ("execution_status", "VARCHAR"),
+        ("tester_count", "BIGINT"),
+        ("bugs_found", "BIGINT"),
+        ("bug_ids", "BIGINT[]"),
     ),
     column_descriptions={
         "id": "Test feature id: the snapshot of a product feature inside one test.",
@@ -201,6 +206,49 @@ TEST_FEATURES = TableSpec(
         "enable_default": "Functional bugs were in scope.",
         "enable_content": "Content bugs were in scope.",
         "enable_visual": "Visual bugs were in scope.",
+        "execution_status": (
+            "How the crowd's execution ended (2026 API): not_tested, passed, failed or blocked; "
+            "NULL where the API sends none (older API)."
+        ),
+        "tester_count": "Testers who executed the feature (2026 API; NULL before).",
+        "bugs_found": "Bugs found on the feature, as the API counts them (2026 API; NULL before).",
+        "bug_ids": "Ids of those bugs (bugs.id) as the API lists them (2026 API; NULL before).",
+    },
+)
+
+TEST_FEATURE_STORIES = TableSpec(
+    name="test_feature_stories",
+    key=("customer_id", "test_feature_id", "user_story_id"),
+    description=(
+        "Per test feature, the outcome of each of its user stories (2026 API, "
+        "includes[]=user_stories); no rows where the API gives stories as plain texts."
+    ),
+    columns=(
+        ("customer_id", "BIGINT NOT NULL"),
+        ("test_feature_id", "BIGINT NOT NULL"),
+        ("user_story_id", "BIGINT NOT NULL"),
+        ("test_id", "BIGINT"),
+        ("feature_id", "BIGINT"),
+        ("product_id", "BIGINT"),
+        ("user_story_version_id", "BIGINT"),
+        ("title", "VARCHAR"),
+        ("execution_status", "VARCHAR"),
+        ("tested_by_count", "BIGINT"),
+        ("bugs_found", "BIGINT"),
+        ("bug_ids", "BIGINT[]"),
+        ("synced_at", "TIMESTAMPTZ"),
+    ),
+    column_descriptions={
+        "test_feature_id": "The test feature (test_features.id) the story was executed in.",
+        "user_story_id": "The user story id.",
+        "feature_id": "The product feature of the story (the story's own, else its test feature's).",
+        "product_id": "The product the test belongs to.",
+        "user_story_version_id": "The version of the story that was executed.",
+        "title": "Story title (else its path) at the time of the test.",
+        "execution_status": "not_tested, passed, failed or blocked, as the API sends it; NULL where it sends none.",
+        "tested_by_count": "Testers who executed the story.",
+        "bugs_found": "Bugs found on the story, as the API counts them.",
+        "bug_ids": "Ids of those bugs (bugs.id).",
     },
 )
 
@@ -387,6 +435,7 @@ INGEST_TABLES: tuple[TableSpec, ...] = (
     FEATURE_CATALOG_SYNCS,
     TESTS,
     TEST_FEATURES,
+    TEST_FEATURE_STORIES,
     BUGS,
     USERS,
     SKIPPED_RECORDS,

@@ -17,8 +17,13 @@ from testio_pipeline.warehouse.schema import ensure_schema
 from .builder import WarehouseBuilder
 from .worlds import CHECKOUT, SHOP, shop
 
-INGEST_KEYS = {"products", "features", "tests", "test_features", "bugs", "users"}
+INGEST_KEYS = {
+    "products", "features", "tests", "test_features", "test_feature_stories", "bugs", "users",
+}
 UNATTRIBUTED = (settings.FEATURE_BUG_DENSITY_TABLE, settings.CHECK_DENSITY_UNATTRIBUTED_BUGS)
+EXECUTION_BUGS = (
+    settings.FEATURE_EXECUTION_OUTCOMES_TABLE, settings.CHECK_EXECUTION_BUGS_RECONCILE
+)
 
 
 def _hand_built(path: Path, *, extra_bugs: bool = False) -> None:
@@ -88,9 +93,9 @@ def test_assets_declare_their_ingest_deps_group_kind_and_pool():
 def test_checks_are_declared_on_their_assets_blocking_for_error_checks_only():
     specs = [spec for asset in ANALYTICS_ASSETS for spec in asset.check_specs]
     blocking = {(spec.asset_key.to_user_string(), spec.name): spec.blocking for spec in specs}
-    assert blocking[UNATTRIBUTED] is False
-    assert sum(not value for value in blocking.values()) == 1
-    assert len(blocking) == 6 + len(ANALYTICS_TABLES)
+    assert blocking[UNATTRIBUTED] is False and blocking[EXECUTION_BUGS] is False
+    assert sum(not value for value in blocking.values()) == 2
+    assert len(blocking) == 7 + len(ANALYTICS_TABLES)
 
 
 def test_materializing_writes_every_table_with_metadata_and_all_checks_pass(tmp_path: Path):
@@ -118,7 +123,7 @@ def test_materializing_writes_every_table_with_metadata_and_all_checks_pass(tmp_
     assert "<td>Checkout</td><td>Shop</td>" in page
 
     evaluations = _check_evaluations(result)
-    assert len(evaluations) == 6 + len(ANALYTICS_TABLES)
+    assert len(evaluations) == 7 + len(ANALYTICS_TABLES)
     failed = {key: e.metadata for key, e in evaluations.items() if not e.passed}
     assert not failed
 

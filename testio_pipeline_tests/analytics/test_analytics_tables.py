@@ -12,8 +12,8 @@ from testio_pipeline.warehouse.schema import TABLES_BY_NAME
 
 from .worlds import shop
 
-# the analytics tables are documented in the README, the front door
-DOCS = Path(__file__).resolve().parents[2] / "README.md"
+# the analytics tables are documented in the warehouse contract (docs/warehouse.md)
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "warehouse.md"
 _TABLE_REFERENCE = re.compile(r"\b(?:FROM|JOIN)\s+([a-z_]+)", re.IGNORECASE)
 # DESCRIBE spells out the aliases the declarations use
 _CANONICAL_TYPES = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}

@@ -105,7 +105,10 @@ def test_ground_truth_is_a_snapshot_of_its_instant(sim):
     assert before.counts() == counts
     assert after.at > before.at
     assert after.counts()["tests"] > counts["tests"] and after.counts()["bugs"] > counts["bugs"]
-    tables = {"products", "features", "tests", "test_features", "bugs", "users", "feature_bug_density"}
+    tables = {
+        "products", "features", "tests", "test_features", "bugs", "users", "feature_bug_density",
+        "test_feature_stories",
+    }
     assert set(counts) == tables
 
 

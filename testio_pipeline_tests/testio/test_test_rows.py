@@ -14,14 +14,22 @@ import pytest
 
 from testio_pipeline.testio.bodies import valid_id
 from testio_pipeline.testio.test_rows import (
+    chosen_test_feature_stories_sql,
     chosen_test_features_sql,
     chosen_tests_sql,
     listed_tests_sql,
     rejected_tests_sql,
+    test_feature_items_sql,
     test_feature_rows_sql,
+    test_feature_story_rows_sql,
     test_rows_sql,
 )
-from testio_pipeline.warehouse.schema import TEST_FEATURES, TESTS, ensure_schema
+from testio_pipeline.warehouse.schema import (
+    TEST_FEATURE_STORIES,
+    TEST_FEATURES,
+    TESTS,
+    ensure_schema,
+)
 from testio_pipeline.warehouse.staged_bodies import StagedBodies
 from testio_pipeline_tests.testio.records import utc, with_, without
 
@@ -55,7 +63,7 @@ def rows(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(tests rows, test_features rows) of `pages`; `chosen` is (page, position, product_id)
     per test to keep, by default every record under PRODUCT. Rejected records are in
-    `last_rejected` (id, field, value)."""
+    `last_rejected` (id, field, value), the `test_feature_stories` rows in `last_stories`."""
     # staged as the sync stages them: two pages a file, each page known by its id
     stage = StagedBodies("tests", directory=tmp_path, bodies_per_file=2)
     page_ids = [
@@ -79,17 +87,23 @@ def rows(
     # through the warehouse tables: the SELECTs fit the contract's columns and types
     con.execute(f"INSERT INTO tests {test_rows_sql('listed', CUSTOMER, SYNCED)}")
     con.execute(f"INSERT INTO test_features {test_feature_rows_sql('listed', CUSTOMER, SYNCED)}")
+    con.execute(
+        f"INSERT INTO test_feature_stories {test_feature_story_rows_sql('listed', CUSTOMER, SYNCED)}"
+    )
     tests = _dicts(con, "SELECT * FROM tests ORDER BY id")
     features = _dicts(con, "SELECT * FROM test_features ORDER BY id")
+    stories = _dicts(con, _STORIES_IN_ORDER)
     # the sync's way must give the same rows: every record parsed with its place into
     # Parquet first, the rejected ones set aside, the chosen good ones picked afterwards
     all_records = f"({listed_tests_sql(files, None, max_body_bytes=0)})"
+    con.execute(f"CREATE TEMP TABLE items AS {test_feature_items_sql(all_records)}")
     for table, sql in (
         ("tests", test_rows_sql(all_records, CUSTOMER, SYNCED, place=True)),
-        ("test_features", test_feature_rows_sql(all_records, CUSTOMER, SYNCED, place=True)),
+        ("test_features", test_feature_rows_sql(all_records, CUSTOMER, SYNCED, place=True, items="items")),
+        ("stories", test_feature_story_rows_sql(all_records, CUSTOMER, SYNCED, place=True, items="items")),
     ):
         con.execute(f"COPY ({sql}) TO '{tmp_path / table}.parquet' (FORMAT parquet)")
-    con.execute("DELETE FROM test_features; DELETE FROM tests")
+    con.execute("DELETE FROM test_feature_stories; DELETE FROM test_features; DELETE FROM tests")
     tests_chunk, features_chunk = [tmp_path / "tests.parquet"], [tmp_path / "test_features.parquet"]
     rejected = rejected_tests_sql(tests_chunk, "selection")
     rows.last_rejected = con.execute(f"SELECT id, field, value FROM ({rejected}) ORDER BY id").fetchall()
@@ -102,10 +116,21 @@ def rows(
         "INSERT INTO test_features "
         + chosen_test_features_sql(features_chunk, "stored", TEST_FEATURES.column_names)
     )
+    con.execute(
+        "INSERT INTO test_feature_stories "
+        + chosen_test_feature_stories_sql(
+            [tmp_path / "stories.parquet"], "stored", TEST_FEATURE_STORIES.column_names
+        )
+    )
     assert _dicts(con, "SELECT * FROM tests ORDER BY id") == tests
     assert _dicts(con, "SELECT * FROM test_features ORDER BY id") == features
+    assert _dicts(con, _STORIES_IN_ORDER) == stories
+    rows.last_stories = stories
     con.close()
     return tests, features
+
+
+_STORIES_IN_ORDER = "SELECT * FROM test_feature_stories ORDER BY test_feature_id, user_story_id"
 
 
 def _id(value: Any) -> int | None:
@@ -215,3 +240,59 @@ def test_only_chosen_records_become_rows_and_a_repeated_test_feature_keeps_the_l
     by_id = {f["id"]: f for f in features}
     assert by_id[1042409]["title"] == "newer snapshot" and by_id[1042409]["test_id"] == 2
     assert set(by_id) == {1042409, 1042410}
+
+
+OUTCOME = {"execution_status": "failed", "tester_count": 4, "bugs_found": 2, "bug_ids": [11, "12"]}
+STORY_2026 = {
+    "id": 60011, "path": "I can start a recording", "title": "", "feature_id": 196992,
+    "user_story_version_id": 180034, "execution_status": "blocked", "tested_by_count": 3,
+    "bugs_found": 1, "bug_ids": [11],
+}
+
+
+def test_execution_outcome_of_the_2026_api_is_stored_and_null_where_omitted(tmp_path: Path) -> None:
+    feature = dict(TEST["features"][0], **OUTCOME)
+    _, (first, second) = rows(tmp_path, [with_(TEST, features=[feature, TEST["features"][1]])])
+    assert (first["execution_status"], first["tester_count"], first["bugs_found"]) == ("failed", 4, 2)
+    assert first["bug_ids"] == [11, 12]
+    # the older API sends none of them: NULL, not zero or an empty list
+    assert (second["execution_status"], second["tester_count"], second["bugs_found"], second["bug_ids"]) == (
+        None, None, None, None,
+    )
+    odd = dict(feature, execution_status=7, bug_ids=[1, "x", None, {"id": 3}], tester_count="n/a")
+    _, (row, _) = rows(tmp_path, [with_(TEST, features=[odd, TEST["features"][1]])])
+    assert (row["execution_status"], row["tester_count"], row["bug_ids"]) == (None, None, [1])
+
+
+def test_story_outcomes_become_rows_keyed_by_test_feature_and_story(tmp_path: Path) -> None:
+    stories = [
+        STORY_2026,
+        "a story as plain text",  # the older shape: no row
+        {"title": "no id"},  # no row
+        dict(STORY_2026, id=60012, title="Share", feature_id=None, execution_status="passed",
+             bug_ids=[], bugs_found=0),
+    ]
+    feature = dict(TEST["features"][0], user_stories=stories, **OUTCOME)
+    _, (first, _) = rows(tmp_path, [with_(TEST, features=[feature, TEST["features"][1]])])
+    assert first["user_stories"] == ["I can start a recording", "a story as plain text", "no id", "Share"]
+    blocked, passed = rows.last_stories
+    assert list(blocked) == TEST_FEATURE_STORIES.column_names
+    assert (blocked["customer_id"], blocked["test_feature_id"], blocked["user_story_id"]) == (CUSTOMER, 1042409, 60011)
+    assert (blocked["test_id"], blocked["feature_id"], blocked["product_id"]) == (109363, 196992, 18559)
+    # an empty title falls back to the path, as for test feature stories as texts
+    assert (blocked["title"], blocked["user_story_version_id"]) == ("I can start a recording", 180034)
+    assert (blocked["execution_status"], blocked["tested_by_count"], blocked["bugs_found"], blocked["bug_ids"]) == (
+        "blocked", 3, 1, [11],
+    )
+    # a story without its own feature_id belongs to its test feature's feature
+    assert (passed["user_story_id"], passed["feature_id"], passed["bug_ids"]) == (60012, 196992, [])
+    assert rows(tmp_path, [TEST]) and rows.last_stories[0]["user_story_id"] == 7
+
+
+def test_a_story_listed_twice_keeps_its_last_outcome(tmp_path: Path) -> None:
+    first = dict(TEST["features"][0], user_stories=[STORY_2026])
+    again = dict(first, user_stories=[dict(STORY_2026, execution_status="passed")])
+    rows(tmp_path, [with_(TEST, features=[first])], [with_(TEST, id=2, features=[again])],
+         chosen=[(0, 0, 1), (1, 0, 1)])
+    ((story,),) = [rows.last_stories]
+    assert (story["execution_status"], story["test_id"]) == ("passed", 2)

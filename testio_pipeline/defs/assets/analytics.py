@@ -28,13 +28,17 @@ from testio_pipeline.warehouse.analytics import (
     BUG_TRENDS,
     FEATURE_BUG_DENSITY,
     FEATURE_COVERAGE_GAPS,
+    FEATURE_EXECUTION_OUTCOMES,
+    FEATURE_FRAGILITY,
     PRODUCT_QUALITY,
+    STORY_FAILURES,
     TESTER_STATS,
     ANALYTICS_TABLES,
     AnalyticsTable,
     replace_table,
     settings,
 )
+from testio_pipeline.warehouse.analytics.feature_fragility import fragility_markdown
 from testio_pipeline.warehouse.analytics.markdown import query_markdown
 from testio_pipeline.warehouse.analytics.ranking import (
     FragileFeature,
@@ -96,6 +100,26 @@ DESCRIPTIONS = {
         "forwarded counts, accepted and rejected rates, the severity mix of valid bugs, tests "
         "and products worked on, and the first and last report time."
     ),
+    FEATURE_EXECUTION_OUTCOMES.name: (
+        "How the crowd's executions of each feature ended (2026 API `execution_status` of test "
+        "features): not_tested / passed / failed / blocked counts, failure rate (failed + "
+        f"blocked over executed), the failure rate of the newest {settings.RECENT_CYCLES} cycles "
+        "against the earlier ones (trend) and the current failure streak, with product names. "
+        "Empty for an API before 2026."
+    ),
+    STORY_FAILURES.name: (
+        "Per user story, how its executions ended across test cycles (2026 API, story outcomes "
+        "in test_feature_stories), with keeps_failing for stories whose newest "
+        f"{settings.KEEPS_FAILING_STREAK} or more executions all failed or were blocked; the "
+        "preview lists those first."
+    ),
+    FEATURE_FRAGILITY.name: (
+        "Features ranked by fragility_score = (percentile of bug density + failure rate) / 2, "
+        f"among features covered by at least {settings.FRAGILE_MIN_TESTS} tests and executed at "
+        f"least {settings.FRAGILITY_MIN_EXECUTED} times: features that collect bugs and features "
+        "whose executions keep failing both rank high. The page shows the customer's 10 most "
+        "fragile features with product names (most_fragile_features)."
+    ),
 }
 
 
@@ -143,6 +167,9 @@ def _rebuild(
         create_fragile_features_view(con)
         fragile = top_fragile_features(con, customer_id=customer_id)
     check_results = [check.result(con) for check in checks_of(table)]
+    ranking = (
+        fragility_markdown(con, customer_id=customer_id) if table is FEATURE_FRAGILITY else None
+    )
     metadata: dict[str, object] = {
         "dagster/row_count": stats.row_count,
         "dagster/column_schema": column_schema(table),
@@ -157,6 +184,8 @@ def _rebuild(
             f"Top {PREVIEW_ROWS} rows by `{table.preview_order}`\n\n{preview}"
         ),
     }
+    if ranking is not None:
+        metadata["most_fragile_features"] = dg.MetadataValue.md(ranking)
     return _Rebuilt(table, metadata, check_results, fragile)
 
 

@@ -28,7 +28,15 @@ from testio_pipeline.sync.features import sync_features
 from testio_pipeline.sync.products import sync_products
 from testio_pipeline.sync.tests import sync_tests
 from testio_pipeline.sync.users import sync_users
-from testio_pipeline.warehouse.schema import BUGS, FEATURES, PRODUCTS, TEST_FEATURES, TESTS, USERS
+from testio_pipeline.warehouse.schema import (
+    BUGS,
+    FEATURES,
+    PRODUCTS,
+    TEST_FEATURE_STORIES,
+    TEST_FEATURES,
+    TESTS,
+    USERS,
+)
 
 INGEST_GROUP = "ingest"
 INGEST_KINDS = {"duckdb", "python"}
@@ -121,9 +129,23 @@ def features(
             owners=OWNERS,
             description=(
                 "The snapshots of product features in each test's scope (`features[]` of a "
-                "test), replaced whenever the test is listed again."
+                "test), replaced whenever the test is listed again; since the 2026 API with "
+                "their execution outcome (`execution_status`, `tester_count`, `bugs_found`, "
+                "`bug_ids`), NULL where the API omits it."
             ),
             metadata=table_definition_metadata(TEST_FEATURES),
+        ),
+        dg.AssetSpec(
+            TEST_FEATURE_STORIES.name,
+            deps=[products],
+            kinds=INGEST_KINDS,
+            owners=OWNERS,
+            description=(
+                "The outcome of each user story inside each test feature (2026 API, "
+                "`includes[]=user_stories` on the test listing): execution status, testers, "
+                "bugs found and their ids; replaced whenever the test is listed again."
+            ),
+            metadata=table_definition_metadata(TEST_FEATURE_STORIES),
         ),
     ],
 )
@@ -133,7 +155,8 @@ def tests_and_test_features(
     warehouse: WarehouseResource,
     sync_options: SyncOptionsResource,
 ) -> Iterator[dg.MaterializeResult]:
-    """Tests and their test features come from the same responses, so one step writes both."""
+    """Tests, their test features and their stories come from the same responses, so one
+    step writes all three."""
     source = testio.describe_source()
     with actionable_failures(source, testio.explain_source()):
         report = sync_tests(
@@ -148,9 +171,10 @@ def tests_and_test_features(
     yield dg.MaterializeResult(
         asset_key=TESTS.name, metadata=report_metadata(report, TESTS.name, source)
     )
-    yield dg.MaterializeResult(
-        asset_key=TEST_FEATURES.name, metadata=report_metadata(report, TEST_FEATURES.name, source)
-    )
+    for table in (TEST_FEATURES, TEST_FEATURE_STORIES):
+        yield dg.MaterializeResult(
+            asset_key=table.name, metadata=report_metadata(report, table.name, source)
+        )
 
 
 @dg.asset(

@@ -20,6 +20,7 @@ from testio_pipeline.warehouse.analytics import (
     ANALYTICS_TABLES,
     BUG_TRENDS,
     FEATURE_BUG_DENSITY,
+    FEATURE_EXECUTION_OUTCOMES,
     PRODUCT_QUALITY,
     AnalyticsTable,
     settings,
@@ -108,6 +109,14 @@ ANALYTICS_CHECKS: list[AnalyticsCheck] = [
         settings.CHECK_TREND_BUGS_RECONCILE,
         checks.check_trend_bugs_reconcile,
         ERROR,
+    ),
+    # WARN: a difference is an upstream gap (a quarantined bug, a failed batch), not a fault
+    # of the outcome table, and must not block the analytics
+    _sql_check(
+        FEATURE_EXECUTION_OUTCOMES,
+        settings.CHECK_EXECUTION_BUGS_RECONCILE,
+        checks.check_execution_bugs_reconcile,
+        WARN,
     ),
     *(_key_unique(table) for table in ANALYTICS_TABLES),
 ]

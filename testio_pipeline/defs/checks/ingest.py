@@ -18,13 +18,14 @@ from testio_pipeline.warehouse.schema import (
     BUGS,
     FEATURES,
     PRODUCTS,
+    TEST_FEATURE_STORIES,
     TEST_FEATURES,
     TESTS,
     USERS,
     TableSpec,
 )
 
-CHECKED_TABLES = (PRODUCTS, FEATURES, TESTS, TEST_FEATURES, BUGS, USERS)
+CHECKED_TABLES = (PRODUCTS, FEATURES, TESTS, TEST_FEATURES, TEST_FEATURE_STORIES, BUGS, USERS)
 Metadata = dict[str, object]
 
 

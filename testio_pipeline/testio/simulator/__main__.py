@@ -33,6 +33,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--token", default=DEFAULT_TOKEN)
     p.add_argument("--features-endpoint", choices=("legacy_422", "returns_all"), default="legacy_422")
     p.add_argument("--ignore-includes", action="store_true", help="includes[]=user_stories yields strings")
+    p.add_argument("--api-2025", action="store_true",
+                   help="serve the older API: no execution outcomes on test features, no analytics")
     p.add_argument("--no-truncate", action="store_true", help="serve every test without `page`")
     p.add_argument("--unknown-status-rate", type=float, default=0.0,
                    help="share of tests shown as 'completed' / 'pending' instead of locked / initialized")
@@ -55,6 +57,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     return SimulatorConfig(
         size=args.size, seed=args.seed, token=args.token, features_endpoint=args.features_endpoint,
         honour_includes=not args.ignore_includes, truncate_unpaged_tests=not args.no_truncate,
+        api_2026=not args.api_2025,
         unknown_status_rate=args.unknown_status_rate,
         faults=FaultConfig(
             latency_ms=args.latency_ms, jitter_ms=args.jitter_ms, error_rate_5xx=args.error_rate_5xx,

@@ -144,6 +144,10 @@ class SimulatorConfig:
     token: str = DEFAULT_TOKEN
     features_endpoint: FeaturesEndpointMode = "legacy_422"
     honour_includes: bool = True
+    # the 2026 API (Feb 2026 docs): test features and their stories carry execution outcomes
+    # (`execution_status`, tester / bug counts, `bug_ids`) and the single GET an `analytics`
+    # block; False serves the older shapes without them
+    api_2026: bool = True
     truncate_unpaged_tests: bool = True
     # share of tests shown with a status outside the documented enum while they are locked or
     # initialized ("completed", "pending": the getting-started guide's words, never observed)

@@ -25,6 +25,13 @@ import numpy as np
 
 from testio_pipeline.testio.simulator.bugs import FATE_AUTO, SEVERITIES, TF_PRESENT
 from testio_pipeline.testio.simulator.clock import utc_datetime
+from testio_pipeline.testio.simulator.execution import (
+    NOT_STARTED,
+    feature_status,
+    story_outcomes,
+    story_version_id,
+    tester_count,
+)
 from testio_pipeline.testio.simulator.timeline import TERMINAL_STATUSES
 from testio_pipeline.testio.simulator.render_bugs import bug_title, status_name
 
@@ -82,6 +89,28 @@ class TestFeatureTruth:
     user_stories: tuple[str, ...]
     description: str | None
     howtofind: str | None
+    # the 2026 API's execution outcome (absent from an account on the older API)
+    execution_status: str
+    tester_count: int
+    bug_ids: tuple[int, ...]  # visible bugs linked to this test feature, ascending
+
+    @property
+    def bugs_found(self) -> int:
+        return len(self.bug_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryTruth:
+    """A user story's outcome inside one test feature (the 2026 API with includes[]=user_stories)."""
+
+    test_id: int
+    feature_id: int
+    product_id: int
+    user_story_version_id: int
+    title: str
+    execution_status: str
+    tested_by_count: int
+    bug_ids: tuple[int, ...]  # ascending
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +168,8 @@ class GroundTruth:
     tests: dict[int, TestTruth]
     test_features: dict[int, TestFeatureTruth]
     bugs: dict[int, BugTruth]
+    # (test feature id, user story id) -> outcome; stories of test features with stories
+    test_feature_stories: dict[tuple[int, int], StoryTruth] = field(default_factory=dict)
     users: dict[tuple[str, str], UserTruth] = field(init=False)
     feature_bug_density: dict[int, DensityTruth] = field(init=False)
 
@@ -152,6 +183,7 @@ class GroundTruth:
         return {
             "products": len(self.products), "features": len(self.features), "tests": len(self.tests),
             "test_features": len(self.test_features), "bugs": len(self.bugs), "users": len(self.users),
+            "test_feature_stories": len(self.test_feature_stories),
             "feature_bug_density": len(self.feature_bug_density),
         }
 
@@ -163,6 +195,9 @@ class GroundTruth:
             tests={k: v for k, v in self.tests.items() if k not in drop},
             test_features={k: v for k, v in self.test_features.items() if v.test_id not in drop},
             bugs={k: v for k, v in self.bugs.items() if v.test_id not in drop},
+            test_feature_stories={
+                k: v for k, v in self.test_feature_stories.items() if v.test_id not in drop
+            },
         )
 
     def excluding_bugs(self, bug_ids: Iterable[int]) -> GroundTruth:
@@ -172,6 +207,7 @@ class GroundTruth:
             at=self.at, customer_id=self.customer_id, products=self.products, features=self.features,
             tests=self.tests, test_features=self.test_features,
             bugs={k: v for k, v in self.bugs.items() if k not in drop},
+            test_feature_stories=self.test_feature_stories,
         )
 
     def tests_of_products(self, product_ids: Iterable[int]) -> set[int]:
@@ -257,6 +293,9 @@ def compute_ground_truth(account: Account, t: int, customer_id: int) -> GroundTr
     }
     tests: dict[int, TestTruth] = {}
     test_features: dict[int, TestFeatureTruth] = {}
+    stories: dict[tuple[int, int], StoryTruth] = {}
+    bugs = _bugs_at(account, t)
+    linked = _linked_bugs(account, t)
     visible = account.tests_at(t)
     for x in visible:
         status = account.status_of(x, t)
@@ -265,15 +304,43 @@ def compute_ground_truth(account: Account, t: int, customer_id: int) -> GroundTr
             utc_datetime(x.life.start_at), utc_datetime(x.life.end_at), x.created_by, x.submitted_by_at(t),
             x.life.testing_type,
         )
+        # the execution outcome goes by the test's real status, not an alias the API shows
+        real_status = x.status_at(t)
         for tf in x.features:
+            mine = linked.get(tf.id, [])
+            bug_ids = sorted(bug_id for bug_id, _, _ in mine)
+            critical = any(severity == "critical" for _, severity, _ in mine)
+            execution = feature_status(real_status, tf.id, tf.feature_id, bug_ids, critical)
+            testers = tester_count({author for _, _, author in mine}, tf.id, real_status not in NOT_STARTED)
             # nulls of the API become false / empty, as the warehouse stores them
             test_features[tf.id] = TestFeatureTruth(
                 x.id, tf.feature_id, x.product.id, tf.title, bool(tf.enable_default),
                 bool(tf.enable_content), bool(tf.enable_visual), tuple(s.title for s in tf.stories or ()),
-                tf.description, tf.howtofind,
+                tf.description, tf.howtofind, execution, testers, tuple(bug_ids),
             )
+            for outcome in story_outcomes(tf.stories or (), execution, testers, bug_ids):
+                stories[tf.id, outcome.story.id] = StoryTruth(
+                    x.id, tf.feature_id, x.product.id, story_version_id(outcome.story),
+                    outcome.story.title, outcome.execution_status, outcome.tested_by_count,
+                    tuple(sorted(outcome.bug_ids)),
+                )
     return GroundTruth(utc_datetime(t), customer_id, products, features, tests, test_features,
-                       _bugs_at(account, t))
+                       bugs, stories)
+
+
+def _linked_bugs(account: Account, t: int) -> dict[int, list[tuple[int, str, int]]]:
+    """Test feature id -> (bug id, severity, author index) of the bugs visible at `t` linked to
+    it (a bug whose `test_feature` is missing or null belongs to no test feature)."""
+    table = account.bugs
+    rows = np.flatnonzero(table.cols["reported_at"] <= t)
+    names = ("id", "test_index", "tf_slot", "severity", "author")
+    cols = {name: table.cols[name][rows].tolist() for name in names}
+    linked: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+    for bug_id, test_index, slot, severity, author in zip(*(cols[n] for n in names)):
+        if slot >= 0:
+            tf = account.tests[test_index].features[slot]
+            linked[tf.id].append((bug_id, SEVERITIES[severity], author))
+    return linked
 
 
 def _bugs_at(account: Account, t: int) -> dict[int, BugTruth]:

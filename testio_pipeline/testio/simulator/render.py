@@ -16,15 +16,23 @@ from orjson import Fragment
 
 from testio_pipeline.testio.simulator import names
 from testio_pipeline.testio.simulator.account import Account
+from testio_pipeline.testio.simulator.bugs import SEVERITIES
 from testio_pipeline.testio.simulator.catalog import Feature, Product, Section, Story
 from testio_pipeline.testio.simulator.clock import iso_local
 from testio_pipeline.testio.simulator.config import HOUR
 from testio_pipeline.testio.simulator.encode import dumps
+from testio_pipeline.testio.simulator.execution import (
+    NOT_STARTED,
+    feature_status,
+    story_outcomes,
+    story_version_id,
+    tester_count,
+)
 from testio_pipeline.testio.simulator.render_bugs import BugRenderer
 from testio_pipeline.testio.simulator.timeline import Test, TestFeature
 
 Json = dict[str, Any]
-NOT_STARTED = frozenset({"initialized", "waiting", "cancelled"})
+CRITICAL = SEVERITIES.index("critical")
 _REQUIREMENT_PARTS = {key: Fragment(dumps([r])) for key, r in names.REQUIREMENTS.items()}
 
 
@@ -72,64 +80,76 @@ def feature_json(feature: Feature, t: int, story_objects: bool) -> Json:
     }
 
 
-def _execution(started: bool, status: str, bugs_found: int) -> str:
-    if not started or (status == "running" and not bugs_found):
-        return "not_tested"
-    return "failed" if bugs_found else "passed"
-
-
 def test_feature_json(
-    tf: TestFeature, bug_ids: list[int], testers: int, execution: str, story_objects: bool
+    tf: TestFeature, bug_ids: list[int], testers: int, execution: str, story_objects: bool,
+    api_2026: bool,
 ) -> Json:
-    """A test's `features[]` item: the snapshot plus the 2026 execution fields."""
+    """A test's `features[]` item: the snapshot, plus the execution fields of the 2026 API."""
     stories: list[Any] | None
     if tf.stories is None:
         stories = None  # quirk 5.9: a test feature's user_stories may be null
-    elif story_objects:
+    elif story_objects and api_2026:
+        # the tests endpoint honours includes[]=user_stories since the 2026 API only
         stories = [
             {
-                "id": s.id, "path": s.title, "title": s.title, "feature_id": tf.feature_id,
-                "user_story_version_id": s.id * 3 + 1,
-                "execution_status": "not_tested" if execution == "not_tested" else "passed",
-                "tested_by_count": testers, "bugs_found": 0, "bug_ids": [],
+                "id": o.story.id, "path": o.story.title, "title": o.story.title,
+                "feature_id": tf.feature_id, "user_story_version_id": story_version_id(o.story),
+                "execution_status": o.execution_status, "tested_by_count": o.tested_by_count,
+                "bugs_found": len(o.bug_ids), "bug_ids": list(o.bug_ids),
             }
-            for s in tf.stories
+            for o in story_outcomes(tf.stories, execution, testers, bug_ids)
         ]
     else:
         stories = [s.title for s in tf.stories]
-    return {
+    body: Json = {
         "id": tf.id, "feature_id": tf.feature_id, "title": tf.title, "description": tf.description,
         "location": tf.howtofind, "howtofind": tf.howtofind, "target_idx": None,
         "enable_default": tf.enable_default, "enable_content": tf.enable_content,
         "enable_visual": tf.enable_visual, "custom_report_configurations": [], "user_stories": stories,
-        "execution_status": execution, "tester_count": testers,
-        "bugs_found": len(bug_ids), "bug_ids": bug_ids,
     }
+    if api_2026:
+        body.update({
+            "execution_status": execution, "tester_count": testers,
+            "bugs_found": len(bug_ids), "bug_ids": bug_ids,
+        })
+    return body
 
 
-def analytics_json(features: list[Json], total_bugs: int, testers: int, started: bool) -> Json:
-    """The single GET's `analytics` block (2026 docs), derived from the rendered features."""
-    tested = [f for f in features if f["execution_status"] != "not_tested"]
+def analytics_json(
+    outcomes: list[tuple[TestFeature, str]], total_bugs: int, testers: int, started: bool
+) -> Json:
+    """The single GET's `analytics` block (2026 docs), from each test feature's outcome."""
+    tested = [(tf, status) for tf, status in outcomes if status != "not_tested"]
 
-    def stories(items: list[Json]) -> int:
-        return sum(len(f["user_stories"] or ()) for f in items)
+    def stories(items: list[tuple[TestFeature, str]]) -> int:
+        return sum(len(tf.stories or ()) for tf, _ in items)
+
+    def stories_with(status: str) -> int:
+        # which stories pass or fail does not depend on the bugs, only on the feature's status
+        return sum(
+            o.execution_status == status
+            for tf, feature in tested
+            for o in story_outcomes(tf.stories or (), feature, 0, [])
+        )
 
     return {
         "testers_count": testers + (2 if started else 0), "devices_count": testers + (1 if started else 0),
-        "total_features": len(features), "tested_features": len(tested),
-        "passed_features": sum(f["execution_status"] == "passed" for f in features),
-        "failed_features": sum(f["execution_status"] == "failed" for f in features),
-        "total_user_stories": stories(features), "tested_user_stories": stories(tested),
-        "passed_user_stories": stories(tested), "failed_user_stories": 0, "blocked_user_stories": 0,
-        "total_bugs": total_bugs,
+        "total_features": len(outcomes), "tested_features": len(tested),
+        "passed_features": sum(status == "passed" for _, status in outcomes),
+        "failed_features": sum(status == "failed" for _, status in outcomes),
+        "total_user_stories": stories(outcomes), "tested_user_stories": stories(tested),
+        "passed_user_stories": stories_with("passed"), "failed_user_stories": stories_with("failed"),
+        "blocked_user_stories": stories_with("blocked"), "total_bugs": total_bugs,
     }
 
 
 class Renderer:
     """Renders entities of one account; holds no clock, every call passes the instant."""
 
-    def __init__(self, account: Account) -> None:
+    def __init__(self, account: Account, *, api_2026: bool = True) -> None:
         self.account = account
+        # False: the shapes of the 2025 API, without execution fields and analytics
+        self.api_2026 = api_2026
         self._products: dict[int, Json] = {p.id: product_json(p) for p in account.products}
         self._sections: dict[int, Json] = {
             s.id: section_json(s) for p in account.products for s in p.sections_with_default
@@ -173,18 +193,25 @@ class Renderer:
         bug_ids = cols["id"][rows.start:rows.stop].tolist()
         slots = cols["tf_slot"][rows.start:rows.stop].tolist()
         authors = cols["author"][rows.start:rows.stop].tolist()
-        # bugs and their authors per test feature, in one pass (slot -1: a bug without one)
+        severities = cols["severity"][rows.start:rows.stop].tolist()
+        # bugs, their authors and whether one is critical per test feature, in one pass
+        # (slot -1: a bug without one)
         slot_bugs: list[list[int]] = [[] for _ in test.features]
         slot_authors: list[set[int]] = [set() for _ in test.features]
-        for bug_id, slot, author in zip(bug_ids, slots, authors):
+        slot_critical = [False] * len(test.features)
+        for bug_id, slot, author, severity in zip(bug_ids, slots, authors, severities):
             if slot >= 0:
                 slot_bugs[slot].append(bug_id)
                 slot_authors[slot].add(author)
-        features = []
-        for tf, mine, testers in zip(test.features, slot_bugs, slot_authors):
-            execution = _execution(started, status, len(mine))
-            tester_count = len(testers) + (tf.id % 3 if started else 0)
-            features.append(test_feature_json(tf, mine, tester_count, execution, story_objects))
+                slot_critical[slot] = slot_critical[slot] or severity == CRITICAL
+        features, outcomes = [], []
+        for tf, mine, testers, critical in zip(test.features, slot_bugs, slot_authors, slot_critical):
+            execution = feature_status(status, tf.id, tf.feature_id, mine, critical)
+            testers_of_feature = tester_count(testers, tf.id, started)
+            outcomes.append((tf, execution))
+            features.append(
+                test_feature_json(tf, mine, testers_of_feature, execution, story_objects, self.api_2026)
+            )
         goal, goal_text = names.GOALS[flavor % len(names.GOALS)]
         instructions, instructions_text = names.INSTRUCTIONS[(flavor >> 3) % len(names.INSTRUCTIONS)]
         out_of_scope, out_of_scope_text = names.OUT_OF_SCOPE[(flavor >> 6) % len(names.OUT_OF_SCOPE)]
@@ -213,6 +240,6 @@ class Renderer:
             "start_at": iso_local(life.start_at, tz), "end_at": iso_local(life.end_at, tz),
             "allowed_bug_types": ["default", "content", "visual"], "demo": False,
         }
-        if single:
-            body["analytics"] = analytics_json(features, len(bug_ids), len(set(authors)), started)
+        if single and self.api_2026:
+            body["analytics"] = analytics_json(outcomes, len(bug_ids), len(set(authors)), started)
         return body

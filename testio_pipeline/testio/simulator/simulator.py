@@ -78,7 +78,7 @@ class Simulator:
 
         self.config = config or SimulatorConfig()
         self.account = Account(self.config)
-        self.renderer = Renderer(self.account)
+        self.renderer = Renderer(self.account, api_2026=self.config.api_2026)
         self.api = ApiHandler(self)
         self._now = self.account.t0
         self._faults = FaultInjector(self.config.seed, self.config.faults)

@@ -13,6 +13,10 @@ import duckdb
 from testio_pipeline.warehouse.analytics.bug_trends import BUG_TRENDS
 from testio_pipeline.warehouse.analytics.feature_bug_density import FEATURE_BUG_DENSITY
 from testio_pipeline.warehouse.analytics.feature_coverage_gaps import FEATURE_COVERAGE_GAPS
+from testio_pipeline.warehouse.analytics.feature_execution_outcomes import (
+    FEATURE_EXECUTION_OUTCOMES,
+)
+from testio_pipeline.warehouse.analytics.feature_fragility import FEATURE_FRAGILITY
 from testio_pipeline.warehouse.analytics.product_quality import PRODUCT_QUALITY
 from testio_pipeline.warehouse.analytics.spec import (
     AnalyticsTable,
@@ -20,6 +24,7 @@ from testio_pipeline.warehouse.analytics.spec import (
     ReplaceStats,
     replace_table,
 )
+from testio_pipeline.warehouse.analytics.story_failures import STORY_FAILURES
 from testio_pipeline.warehouse.analytics.tester_stats import TESTER_STATS
 
 ANALYTICS_TABLES: tuple[AnalyticsTable, ...] = (
@@ -28,6 +33,9 @@ ANALYTICS_TABLES: tuple[AnalyticsTable, ...] = (
     BUG_TRENDS,
     FEATURE_COVERAGE_GAPS,
     TESTER_STATS,
+    FEATURE_EXECUTION_OUTCOMES,
+    STORY_FAILURES,
+    FEATURE_FRAGILITY,
 )
 ANALYTICS_TABLES_BY_NAME: dict[str, AnalyticsTable] = {
     table.name: table for table in ANALYTICS_TABLES
@@ -45,6 +53,9 @@ __all__ = [
     "BUG_TRENDS",
     "FEATURE_BUG_DENSITY",
     "FEATURE_COVERAGE_GAPS",
+    "FEATURE_EXECUTION_OUTCOMES",
+    "FEATURE_FRAGILITY",
+    "STORY_FAILURES",
     "PRODUCT_QUALITY",
     "TESTER_STATS",
     "AnalyticsTable",

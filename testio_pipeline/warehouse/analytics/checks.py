@@ -223,3 +223,52 @@ def check_trend_bugs_reconcile(con: duckdb.DuckDBPyConnection) -> CheckOutcome:
     ).fetchall()
     # (customer, expected bugs, actual bugs)
     return CheckOutcome(not rows, {"customers_mismatched": len(rows), "sample": _sample(rows)})
+
+
+def check_execution_bugs_reconcile(con: duckdb.DuckDBPyConnection) -> CheckOutcome:
+    """Each final test's features' bug_ids and bugs_found match the bugs stored for them.
+
+    For every test feature with `bug_ids` (2026 API) of a final test (its bugs can no longer
+    change, so listing and bug fetch saw the same set): `bugs_found` = the number of
+    `bug_ids`, and `bug_ids` = the ids of the bugs whose `test_feature_id` is that test
+    feature. Differences point at bugs left out of `bugs` (quarantined, a failed batch) or an
+    API that counts differently; listed with a sample.
+    """
+    rows = con.execute(
+        """WITH listed AS (
+             SELECT tf.customer_id, tf.id, tf.test_id, tf.bugs_found,
+                    list_sort(list_distinct(tf.bug_ids)) AS bug_ids
+             FROM test_features AS tf
+             JOIN tests AS t ON t.customer_id = tf.customer_id AND t.id = tf.test_id
+             WHERE tf.bug_ids IS NOT NULL AND t.is_final
+           ),
+           stored AS (
+             SELECT customer_id, test_feature_id, list_sort(list(id)) AS bug_ids
+             FROM bugs WHERE test_feature_id IS NOT NULL
+             GROUP BY customer_id, test_feature_id
+           )
+           SELECT l.customer_id, l.id, l.test_id, l.bugs_found, len(l.bug_ids),
+                  len(list_filter(l.bug_ids, i -> NOT list_contains(coalesce(s.bug_ids, []), i))),
+                  len(list_filter(coalesce(s.bug_ids, []), i -> NOT list_contains(l.bug_ids, i)))
+           FROM listed AS l
+           LEFT JOIN stored AS s ON s.customer_id = l.customer_id AND s.test_feature_id = l.id
+           WHERE l.bugs_found IS DISTINCT FROM len(l.bug_ids)
+              OR l.bug_ids <> coalesce(s.bug_ids, [])
+           ORDER BY l.customer_id, l.id"""
+    ).fetchall()
+    compared = con.execute(
+        "SELECT count(*) FROM test_features AS tf JOIN tests AS t "
+        "ON t.customer_id = tf.customer_id AND t.id = tf.test_id "
+        "WHERE tf.bug_ids IS NOT NULL AND t.is_final"
+    ).fetchone()[0]
+    return CheckOutcome(
+        not rows,
+        {
+            "test_features_compared": compared,
+            "mismatched": len(rows),
+            "listed_bugs_not_stored": sum(r[5] for r in rows),
+            "stored_bugs_not_listed": sum(r[6] for r in rows),
+            "bugs_found_differs_from_bug_ids": sum(1 for r in rows if r[3] != r[4]),
+            "sample (customer, test feature, test, bugs_found, bug_ids, not stored, not listed)": _sample(rows),
+        },
+    )

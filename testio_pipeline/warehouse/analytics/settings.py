@@ -10,12 +10,16 @@ PRODUCT_QUALITY_TABLE = "product_quality"
 BUG_TRENDS_TABLE = "bug_trends"
 FEATURE_COVERAGE_GAPS_TABLE = "feature_coverage_gaps"
 TESTER_STATS_TABLE = "tester_stats"
+FEATURE_EXECUTION_OUTCOMES_TABLE = "feature_execution_outcomes"
+STORY_FAILURES_TABLE = "story_failures"
+FEATURE_FRAGILITY_TABLE = "feature_fragility"
 
 # ingest asset keys are the ingest table names
 PRODUCTS = "products"
 FEATURES = "features"
 TESTS = "tests"
 TEST_FEATURES = "test_features"
+TEST_FEATURE_STORIES = "test_feature_stories"
 BUGS = "bugs"
 
 # severities as the API spells them; each becomes a `<severity>_bugs` column of valid bugs
@@ -28,6 +32,19 @@ TEST_STATUS_CANCELLED = "cancelled"
 # a density over one or two tests is noise: rank only features with at least this many tests
 FRAGILE_MIN_TESTS = 5
 FRAGILE_TOP_N = 10
+
+# execution outcomes (2026 API): executed means passed, failed or blocked; a failure is
+# failed or blocked (the crowd could not complete the feature either way)
+EXECUTED_STATUSES: tuple[str, ...] = ("passed", "failed", "blocked")
+FAILURE_STATUSES: tuple[str, ...] = ("failed", "blocked")
+# "recent cycles": a feature's or story's newest executions, the window of its trend
+RECENT_CYCLES = 6
+# a story keeps failing when its newest executions failed (or were blocked) this many times
+# in a row
+KEEPS_FAILING_STREAK = 2
+# the fragility ranking needs a trustworthy rate: at least this many executions (and
+# FRAGILE_MIN_TESTS covering tests for the density)
+FRAGILITY_MIN_EXECUTED = 3
 
 # a catalog feature whose newest test ended more than this many days before the account's
 # newest test end counts as a coverage gap ("stale")
@@ -50,6 +67,7 @@ CHECK_NO_CUSTOMER_MIXING = "no_customer_mixing"
 CHECK_PRODUCT_BUGS_RECONCILE = "product_bugs_reconcile"
 CHECK_TREND_BUGS_RECONCILE = "trend_bugs_reconcile"
 CHECK_KEY_UNIQUE = "key_unique"
+CHECK_EXECUTION_BUGS_RECONCILE = "execution_bugs_reconcile"
 
 # how many offending keys a failed check lists in its details
 CHECK_SAMPLE_SIZE = 10
