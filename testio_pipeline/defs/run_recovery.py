@@ -3,12 +3,15 @@
 Dagster frees the slots of a run that *ended* (`run_monitoring.free_slots_after_run_end_seconds`)
 and its run monitoring fails runs whose worker a run launcher reports unhealthy. Neither covers
 a run whose process was killed (SIGKILL, OOM, reboot) when no launcher watches it, which is the
-case for every CLI run (`dagster asset materialize`, `dg launch`): it stays STARTED forever with
-its `duckdb_writer` slot claimed, and every later run waits for that slot. So every run that
-uses the warehouse records which process runs it (run tag `testio/worker` = host:pid:start
-time), and before its steps claim a slot it fails the runs of this host whose recorded process
-is gone and frees their slots. Runs of other hosts are left to Dagster's run monitoring: a pid
-means nothing there.
+case for every CLI run (`dagster asset materialize`, `dg launch`) and, with the default run
+launcher (no worker health checks), for runs the daemon launched: such a run stays STARTED
+forever with its `duckdb_writer` slot claimed, and every later run waits for that slot (or, for
+sync runs, in the queue: one `testio/sync` run at a time). So every run that uses the warehouse
+records which process runs it (run tag `testio/worker` = host:pid:start time), and dead runs of
+this host are failed and their slots freed at two moments: when a run starts, before its steps
+claim a slot (covers CLI runs, no daemon needed), and every 30 s by `dead_run_sensor` while the
+daemon runs (covers runs whose successor waits in the queue). Runs of other hosts are left to
+Dagster's run monitoring: a pid means nothing there.
 """
 
 from __future__ import annotations
@@ -52,10 +55,17 @@ def claim_worker_and_recover(
     """Tag `run_id` with this process, then fail the dead runs of this host and free their
     slots; returns their ids."""
     instance.add_run_tags(run_id, {WORKER_TAG: this_worker()})
+    return recover_dead_runs(instance, warn, current_run_id=run_id)
+
+
+def recover_dead_runs(
+    instance: dg.DagsterInstance, warn: Callable[[str], object], current_run_id: str | None = None
+) -> list[str]:
+    """Fail the runs of this host whose recorded process is gone and free their slots."""
     recovered = []
     for run in instance.get_runs(RunsFilter(statuses=UNFINISHED)):
         worker = run.tags.get(WORKER_TAG)
-        if run.run_id == run_id or worker is None or _alive(worker) is not False:
+        if run.run_id == current_run_id or worker is None or _alive(worker) is not False:
             continue
         message = (
             f"run {run.run_id} died without ending (its process {worker} is gone: killed, out "

@@ -1,4 +1,5 @@
-"""`catch_up_sensor`: data that went stale while nothing ran is refreshed as soon as the daemon
+"""Sensors: `dead_run_sensor` frees what dead runs hold (see `run_recovery`), and
+`catch_up_sensor`: data that went stale while nothing ran is refreshed as soon as the daemon
 runs again, not at the next quarter hour.
 
 The schedules keep the warehouse fresh while the daemon runs. When it did not (the quick start
@@ -16,6 +17,7 @@ import time
 import dagster as dg
 
 from testio_pipeline.defs.freshness import INCREMENTAL_WINDOW
+from testio_pipeline.defs.run_recovery import recover_dead_runs
 from testio_pipeline.defs.schedules import SYNC_TAG_KEY, _tags, incremental_sync_job, job_busy
 
 # the asset whose last materialization dates the last sync
@@ -55,4 +57,19 @@ def catch_up_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.S
     return dg.RunRequest(run_key=f"catch-up-{int(event.timestamp)}", tags=_tags("incremental"))
 
 
-SENSORS = [catch_up_sensor]
+@dg.sensor(
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks failed, and frees the pool slots of, runs of this host whose process "
+    "died (killed, out of memory, reboot): Dagster's default run launcher cannot tell.",
+)
+def dead_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    recovered = recover_dead_runs(context.instance, context.log.warning)
+    return dg.SkipReason(
+        f"recovered {len(recovered)} dead run(s): {', '.join(recovered)}"
+        if recovered
+        else "no dead run"
+    )
+
+
+SENSORS = [catch_up_sensor, dead_run_sensor]
