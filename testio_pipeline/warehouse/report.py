@@ -33,8 +33,11 @@ def fragile_features_html(
     customer_id: int,
     generated_at: datetime,
     source: str,
+    by_outcomes: Sequence[tuple] = (),
+    by_outcomes_headers: Sequence[str] = (),
 ) -> bytes:
-    """The report page: heading with the rule, the chart, the ranking table."""
+    """The report page: heading with the rule, the chart, the ranking table, and the
+    combined ranking by bugs and execution outcomes (`feature_fragility`) when there is one."""
     rows = "\n".join(
         "<tr>"
         f'<td class="n">{rank}</td><td>{html.escape(f.feature_title or "")}'
@@ -54,6 +57,20 @@ def fragile_features_html(
         else "<p>No feature has been covered by enough tests yet.</p>"
     )
     chart = base64.b64encode(png).decode("ascii")
+    combined = ""
+    if by_outcomes:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in by_outcomes_headers)
+        body = "\n".join(
+            "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+            for row in by_outcomes
+        )
+        combined = (
+            "<h2>Most fragile by bugs and execution outcomes</h2>"
+            "<p>fragility score = (percentile of bug density + failure rate) / 2; failure "
+            "rate = failed or blocked executions over executed (the 2026 API's outcomes). "
+            "Same ranking as the <code>feature_fragility</code> table.</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Most fragile features</title>
 <style>{_STYLE}</style></head>
@@ -64,6 +81,11 @@ def fragile_features_html(
 <p class="muted">Generated {generated_at:%Y-%m-%d %H:%M} UTC from {html.escape(source)}.</p>
 <img alt="bar chart of the most fragile features" src="data:image/png;base64,{chart}">
 {table}
+{combined}
 </body></html>
 """
     return page.encode("utf-8")
+
+
+def _cell(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)

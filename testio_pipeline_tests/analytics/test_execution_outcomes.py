@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import html
+
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,12 @@ def test_fragility_ranking_is_in_the_metadata_with_product_names(synced_2026):
     for rank, (product, feature, *_) in enumerate(top, start=1):
         assert f"| {rank} | {product} | {feature} |" in ranking
     assert "fragility_score = (percentile of bug density + failure rate) / 2" in ranking
+    # the report a QA lead opens shows the same ranking, with product names
+    report_path = materialization_metadata(result, "feature_bug_density")["report"]
+    page = Path(report_path).read_text()
+    assert "Most fragile by bugs and execution outcomes" in page
+    for product, feature, *_ in top:
+        assert f"<td>{html.escape(product)}</td><td>{html.escape(feature)}</td>" in page
     # the score is the documented formula and the ranking follows it
     scores = [row[2] for row in top]
     assert scores == sorted(scores, reverse=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -38,7 +38,11 @@ from testio_pipeline.warehouse.analytics import (
     replace_table,
     settings,
 )
-from testio_pipeline.warehouse.analytics.feature_fragility import fragility_markdown
+from testio_pipeline.warehouse.analytics.feature_fragility import (
+    FRAGILITY_HEADERS,
+    fragility_markdown,
+    fragility_rows,
+)
 from testio_pipeline.warehouse.analytics.markdown import query_markdown
 from testio_pipeline.warehouse.analytics.ranking import (
     FragileFeature,
@@ -149,6 +153,8 @@ class _Rebuilt:
     metadata: dict[str, object]
     check_results: list[dg.AssetCheckResult]
     fragile: list[FragileFeature]
+    # the combined ranking of feature_fragility (bugs and execution outcomes), for the report
+    by_outcomes: list[tuple] = field(default_factory=list)
 
 
 def _rebuild(
@@ -170,6 +176,9 @@ def _rebuild(
     ranking = (
         fragility_markdown(con, customer_id=customer_id) if table is FEATURE_FRAGILITY else None
     )
+    by_outcomes = (
+        fragility_rows(con, customer_id=customer_id) if table is FEATURE_FRAGILITY else []
+    )
     metadata: dict[str, object] = {
         "dagster/row_count": stats.row_count,
         "dagster/column_schema": column_schema(table),
@@ -186,7 +195,7 @@ def _rebuild(
     }
     if ranking is not None:
         metadata["most_fragile_features"] = dg.MetadataValue.md(ranking)
-    return _Rebuilt(table, metadata, check_results, fragile)
+    return _Rebuilt(table, metadata, check_results, fragile, by_outcomes)
 
 
 def fragile_features_table(features: list[FragileFeature]) -> dg.TableMetadataValue:
@@ -219,7 +228,9 @@ def fragile_features_table(features: list[FragileFeature]) -> dg.TableMetadataVa
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
-def _add_ranking(rebuilt: _Rebuilt, warehouse: WarehouseResource) -> None:
+def _add_ranking(
+    rebuilt: _Rebuilt, warehouse: WarehouseResource, by_outcomes: list[tuple]
+) -> None:
     """The density asset's ranking as a table and a chart (drawn only when it changed)."""
     min_tests = settings.FRAGILE_MIN_TESTS
     chart_path = charts.reports_dir_for(warehouse.users_path) / settings.FEATURE_BUG_DENSITY_CHART
@@ -237,6 +248,7 @@ def _add_ranking(rebuilt: _Rebuilt, warehouse: WarehouseResource) -> None:
     page = report.fragile_features_html(
         rebuilt.fragile, min_tests=min_tests, png=png, customer_id=warehouse.customer_id,
         generated_at=datetime.now(timezone.utc), source=warehouse.users_path,
+        by_outcomes=by_outcomes, by_outcomes_headers=FRAGILITY_HEADERS,
     )
     report_path = charts.write_report(page, chart_path.with_name(report.REPORT_NAME))
     rebuilt.metadata["report"] = dg.MetadataValue.path(str(report_path))
@@ -261,9 +273,11 @@ def analytics(context, warehouse: WarehouseResource) -> Iterator[dg.MaterializeR
     started = time.perf_counter()
     with warehouse.write(log=context.log) as con:
         rebuilt = [_rebuild(con, table, warehouse.customer_id) for table in selected]
+    # the combined ranking goes into the report too, when this run rebuilt it
+    by_outcomes = next((r.by_outcomes for r in rebuilt if r.table is FEATURE_FRAGILITY), [])
     for result in rebuilt:
         if result.table is FEATURE_BUG_DENSITY:
-            _add_ranking(result, warehouse)
+            _add_ranking(result, warehouse, by_outcomes)
         context.log.info(
             f"{result.table.name}: {result.metadata['dagster/row_count']} rows in "
             f"{result.metadata['duration_seconds'].value:.2f} s"

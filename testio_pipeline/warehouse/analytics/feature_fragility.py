@@ -92,21 +92,34 @@ FEATURE_FRAGILITY = AnalyticsTable(
 )
 
 
-def fragility_markdown(
+FRAGILITY_HEADERS = (
+    "rank", "product", "feature", "score", "bug density", "density pct", "failure rate",
+    "failed or blocked", f"last {settings.RECENT_CYCLES} cycles",
+)
+
+
+def fragility_rows(
     con: duckdb.DuckDBPyConnection, *, customer_id: int, limit: int = settings.FRAGILE_TOP_N
-) -> str:
-    """The customer's `limit` most fragile features as a markdown table with product names,
-    headed by the formula; says why when nothing qualifies (e.g. an API before 2026)."""
-    rows = con.execute(
+) -> list[tuple]:
+    """The customer's `limit` most fragile features, in `FRAGILITY_HEADERS` order."""
+    # integers inlined, not `?` parameters: binding makes duckdb import numpy and pandas
+    return con.execute(
         f"""SELECT fragility_rank, coalesce(product_name, CAST(product_id AS VARCHAR)),
                    feature_title, fragility_score, bug_density, density_percentile,
                    failure_rate, failures || ' / ' || executed,
                    recent_failures || ' / ' || recent_executed
             FROM {settings.FEATURE_FRAGILITY_TABLE}
-            WHERE customer_id = ? AND fragility_rank <= ?
-            ORDER BY fragility_rank""",
-        [customer_id, limit],
+            WHERE customer_id = {int(customer_id)} AND fragility_rank <= {int(limit)}
+            ORDER BY fragility_rank"""
     ).fetchall()
+
+
+def fragility_markdown(
+    con: duckdb.DuckDBPyConnection, *, customer_id: int, limit: int = settings.FRAGILE_TOP_N
+) -> str:
+    """The customer's `limit` most fragile features as a markdown table with product names,
+    headed by the formula; says why when nothing qualifies (e.g. an API before 2026)."""
+    rows = fragility_rows(con, customer_id=customer_id, limit=limit)
     heading = (
         "fragility_score = (percentile of bug density + failure rate) / 2, among features "
         f"covered by at least {settings.FRAGILE_MIN_TESTS} tests and executed at least "
@@ -117,9 +130,5 @@ def fragility_markdown(
             f"No feature qualifies yet: no execution outcomes stored (an API before 2026 sends "
             f"none) or too few executions.\n\n{heading}\n"
         )
-    table = markdown_table(
-        ("rank", "product", "feature", "score", "bug density", "density pct", "failure rate",
-         "failed or blocked", f"last {settings.RECENT_CYCLES} cycles"),
-        rows,
-    )
+    table = markdown_table(FRAGILITY_HEADERS, rows)
     return f"Top {len(rows)} most fragile features. {heading}\n\n{table}\n"
