@@ -223,3 +223,88 @@ def test_a_step_waiting_for_a_pool_slot_sleeps_until_its_next_claim() -> None:
     assert 0 < context.interval_to_next_pending_claim_check() <= 5
     context._pending_timeouts = {"bugs": time.time() - 1}
     assert context.interval_to_next_pending_claim_check() == 0
+
+
+def start_daemon(deployment: Deployment) -> subprocess.Popen[bytes]:
+    """`dagster-daemon run` on the deployment's instance (queue, sensors, run monitoring)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTIO_")}
+    env.update(
+        DAGSTER_HOME=str(deployment.home),
+        TESTIO_DUCKDB_PATH=str(deployment.db),
+        TESTIO_API_TOKEN=deployment.sim.config.token,
+        TESTIO_API_BASE_URL=deployment.base_url,
+    )
+    log = open(deployment.home / f"daemon-{time.monotonic_ns()}.log", "w")
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def launch(deployment: Deployment, job: str) -> str:
+    """Queue a run of `job` as a user would from a shell (README "Force a refresh"); its id."""
+    instance = deployment.instance()
+    known = {run.run_id for run in instance.get_runs()}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESTIO_")}
+    env["DAGSTER_HOME"] = str(deployment.home)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "job", "launch", "-w", "workspace.yaml",
+         "-j", job],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )
+    return next(run.run_id for run in instance.get_runs() if run.run_id not in known)
+
+
+def run_logs(instance: dg.DagsterInstance, run_id: str) -> str:
+    return "\n".join(
+        (entry.dagster_event.message if entry.dagster_event else None) or entry.user_message or ""
+        for entry in instance.all_logs(run_id)
+    )
+
+
+def poll(what: str, done, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.05)
+
+
+def test_a_daemon_launched_run_killed_with_the_whole_daemon_never_blocks_the_next_launched_run(
+    deployment: Deployment,
+) -> None:
+    # the harshest daemon case (reboot, eviction): the run worker dies with the daemon and its
+    # code server, so nothing is left to report the run; it stays STARTED, holding its pool
+    # slot and the one `testio/sync` place in the run queue
+    instance = deployment.instance()
+    daemon = start_daemon(deployment)
+    try:
+        killed_id = launch(deployment, "full_reconciliation_job")
+        poll("the bugs fetch", lambda: "bugs: fetching bugs of" in run_logs(instance, killed_id))
+        seen = bug_requests(deployment.sim)
+        poll("a bugs request", lambda: bug_requests(deployment.sim) > seen)
+    finally:
+        os.killpg(daemon.pid, signal.SIGKILL)
+        daemon.wait()
+    killed_run = instance.get_run_by_id(killed_id)
+    assert killed_run.status == dg.DagsterRunStatus.STARTED
+    worker_pid = int(killed_run.tags[WORKER_TAG].split(":")[1])
+    poll("the run worker's end", lambda: not psutil.pid_exists(worker_pid), timeout=30)
+
+    daemon = start_daemon(deployment)
+    try:
+        next_id = launch(deployment, "full_reconciliation_job")
+        poll(
+            "the next run's end",
+            lambda: instance.get_run_by_id(next_id).is_finished,
+            timeout=600,
+        )
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
+    assert instance.get_run_by_id(next_id).status == dg.DagsterRunStatus.SUCCESS, run_logs(
+        instance, next_id
+    )[-4000:]
+    assert instance.get_run_by_id(killed_id).status == dg.DagsterRunStatus.FAILURE
+    assert DEAD_RUN_MESSAGE in run_logs(instance, killed_id)
+    assert instance.event_log_storage.get_concurrency_info("duckdb_writer").claimed_slots == []
+    assert_warehouse_matches(deployment.db, deployment.sim.ground_truth())

@@ -88,13 +88,13 @@ def recover_dead_runs(
         if run.is_finished:
             message = (
                 f"run {run.run_id} ended ({run.status.value}) but its process {worker} is gone "
-                "and it still held pool slots; freed them so this run can go on"
+                "and it still held pool slots; freed them so later runs can go on"
             )
         else:
             message = (
                 f"run {run.run_id} died without ending (its process {worker} is gone: killed, "
-                "out of memory or a reboot); marked failed and its pool slots freed so this "
-                "run can go on"
+                "out of memory or a reboot); marked failed and its pool slots freed so later "
+                "runs can go on"
             )
             instance.report_run_failed(run, message=message)
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
