@@ -29,7 +29,11 @@ from testio_pipeline.defs.run_recovery import WORKER_TAG
 from testio_pipeline.testio.simulator import FaultConfig, Simulator, SimulatorConfig
 from testio_pipeline.testio.simulator.server import run_server_in_thread
 from testio_pipeline.warehouse.publish import working_path_for
-from testio_pipeline_tests.ingest.harness import assert_warehouse_matches, truth_view, warehouse_view
+from testio_pipeline_tests.ingest.harness import (
+    assert_warehouse_matches,
+    truth_view,
+    warehouse_view,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 INGEST_TABLES = ("products", "features", "tests", "test_features", "bugs", "users")
@@ -92,7 +96,8 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / ".dagster" / "dagster.yaml", home / "dagster.yaml")
-    sim = Simulator(SimulatorConfig(size="small", seed=1, faults=FaultConfig(latency_ms=LATENCY_MS)))
+    faults = FaultConfig(latency_ms=LATENCY_MS)
+    sim = Simulator(SimulatorConfig(size="small", seed=1, faults=faults))
     base_url, stop = run_server_in_thread(sim)
     try:
         yield Deployment(home=home, db=tmp_path / "testio.duckdb", sim=sim, base_url=base_url)
@@ -129,7 +134,7 @@ def kill(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def test_a_run_killed_during_a_fetch_or_a_write_leaves_every_table_before_or_after_its_step_and_the_next_run_goes_on_at_once(
+def test_a_run_killed_while_fetching_or_writing_leaves_tables_before_or_after_and_never_blocks(
     deployment: Deployment,
 ) -> None:
     working = working_path_for(deployment.db)
@@ -179,7 +184,7 @@ def test_a_run_killed_during_a_fetch_or_a_write_leaves_every_table_before_or_aft
     assert instance.event_log_storage.get_concurrency_info("duckdb_writer").claimed_slots == []
 
 
-def test_a_run_waiting_for_a_live_holder_says_who_holds_the_pool_and_goes_on_once_the_holder_is_killed(
+def test_a_waiting_run_names_the_live_holder_and_goes_on_once_the_holder_is_killed(
     deployment: Deployment,
 ) -> None:
     holder, holder_log = deployment.run()

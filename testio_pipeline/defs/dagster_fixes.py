@@ -71,15 +71,18 @@ def _check_wait(
     holder was freed. The notes are logged by `_reporting_event_iterator`."""
     instance = context._instance
     notes = context.__dict__.setdefault("_testio_notes", [])
-    holders = {s.run_id for s in instance.event_log_storage.get_concurrency_info(pool).claimed_slots}
+    storage = instance.event_log_storage
+    holders = {slot.run_id for slot in storage.get_concurrency_info(pool).claimed_slots}
 
     def note(message: str) -> None:
         notes.append((step_key, message))
 
     if recover_dead_runs(instance, note, current_run_id=context._run_id, run_ids=holders):
         return True
-    info = instance.event_log_storage.get_concurrency_info(pool)
-    held_by = "; ".join(_describe_holder(instance, s.run_id, s.step_key) for s in info.claimed_slots)
+    info = storage.get_concurrency_info(pool)
+    held_by = "; ".join(
+        _describe_holder(instance, slot.run_id, slot.step_key) for slot in info.claimed_slots
+    )
     note(
         f"step {step_key} has waited {waited:.0f} s for pool {pool} ({info.slot_count} slot(s)), "
         f"held by {held_by or 'nobody (being assigned)'}"
