@@ -72,7 +72,12 @@ def _check_wait(
     instance = context._instance
     notes = context.__dict__.setdefault("_testio_notes", [])
     storage = instance.event_log_storage
-    holders = {slot.run_id for slot in storage.get_concurrency_info(pool).claimed_slots}
+    pool_info = storage.get_concurrency_info(pool)
+    # a dead run's queued step counts too: a freed slot may be assigned to it, and an assigned
+    # step keeps the slot from every other claimer until it claims or is removed
+    holders = {slot.run_id for slot in pool_info.claimed_slots} | {
+        step.run_id for step in pool_info.pending_steps
+    }
 
     def note(message: str) -> None:
         notes.append((step_key, message))
