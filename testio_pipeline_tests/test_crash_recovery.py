@@ -46,6 +46,37 @@ WAIT_MESSAGE = "for pool duckdb_writer (1 slot(s)), held by"
 DEAD_RUN_MESSAGE = "died without ending"
 
 
+# the embedded simulator's size when no HTTP simulator is given: steps long enough to be
+# caught in the middle (test_published_warehouse uses it)
+SIZE = "medium"
+
+
+def cli_run(
+    home: Path, db: Path, *, full_refresh: bool = False, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """The README's main job command in its own process group, and the file of its output.
+
+    `full_refresh` re-fetches the catalogs too: after `sim.advance` a catalog inside its TTL
+    would rightly not be re-fetched, and the warehouse would not equal the truth."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TESTIO_")}
+    environment.update(DAGSTER_HOME=str(home), TESTIO_DUCKDB_PATH=str(db))
+    environment.update(TESTIO_SIMULATOR_SIZE=SIZE, **(env or {}))
+    log = home / f"run-{time.monotonic_ns()}.log"
+    config = (
+        ["--config-json", '{"resources": {"sync_options": {"config": {"full_refresh": true}}}}']
+        if full_refresh
+        else []
+    )
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
+             "-m", "testio_pipeline.definitions", "--select", "*", *config],
+            cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process, log
+
+
 @dataclass
 class Deployment:
     """A DAGSTER_HOME with the project's dagster.yaml, a warehouse path and an HTTP simulator."""
@@ -56,30 +87,9 @@ class Deployment:
     base_url: str
 
     def run(self, *, full_refresh: bool = False) -> tuple[subprocess.Popen[bytes], Path]:
-        """The README's main job command in its own process, and the file of its output.
-
-        `full_refresh` re-fetches the catalogs too: after `sim.advance` a catalog inside its
-        TTL would rightly not be re-fetched, and the warehouse would not equal the truth."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TESTIO_")}
-        env.update(
-            DAGSTER_HOME=str(self.home),
-            TESTIO_DUCKDB_PATH=str(self.db),
-            TESTIO_API_TOKEN=self.sim.config.token,
-            TESTIO_API_BASE_URL=self.base_url,
-        )
-        log = self.home / f"run-{time.monotonic_ns()}.log"
-        config = (
-            ["--config-json", '{"resources": {"sync_options": {"config": {"full_refresh": true}}}}']
-            if full_refresh
-            else []
-        )
-        with open(log, "w") as out:
-            process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "dagster"), "asset", "materialize",
-                 "-m", "testio_pipeline.definitions", "--select", "*", *config],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        return process, log
+        """The main job over HTTP from the simulator; see `cli_run`."""
+        env = {"TESTIO_API_TOKEN": self.sim.config.token, "TESTIO_API_BASE_URL": self.base_url}
+        return cli_run(self.home, self.db, full_refresh=full_refresh, env=env)
 
     def instance(self) -> dg.DagsterInstance:
         return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(self.home)))
@@ -114,8 +124,8 @@ def wait_until(process: subprocess.Popen[bytes], log: Path, what: str, done) -> 
         time.sleep(0.002)
 
 
-def logged(log: Path, text: str):
-    return lambda: text in log.read_text(errors="replace")
+def wait_for_line(process: subprocess.Popen[bytes], log: Path, text: str) -> None:
+    wait_until(process, log, repr(text), lambda: text in log.read_text(errors="replace"))
 
 
 def bug_requests(sim: Simulator) -> int:
@@ -124,7 +134,7 @@ def bug_requests(sim: Simulator) -> int:
 
 def in_bugs_fetch(deployment: Deployment, process: subprocess.Popen[bytes], log: Path) -> None:
     """Return while the run's bugs step has requests in flight (it still holds its slot)."""
-    wait_until(process, log, "the bugs fetch", logged(log, "bugs: fetching bugs of"))
+    wait_for_line(process, log, "bugs: fetching bugs of")
     seen = bug_requests(deployment.sim)
     wait_until(process, log, "a bugs request", lambda: bug_requests(deployment.sim) > seen)
 
@@ -159,7 +169,7 @@ def test_a_run_killed_while_fetching_or_writing_leaves_tables_before_or_after_an
     deployment.sim.advance(days=3)
     before = warehouse_view(working)
     killed, log = deployment.run(full_refresh=True)
-    wait_until(killed, log, "the bugs fetch", logged(log, "bugs: fetching bugs of"))
+    wait_for_line(killed, log, "bugs: fetching bugs of")
     worker = psutil.Process(killed.pid)
     wait_until(
         killed, log, "the bugs write",
@@ -193,7 +203,7 @@ def test_a_waiting_run_names_the_live_holder_and_goes_on_once_the_holder_is_kill
     os.killpg(holder.pid, signal.SIGSTOP)
     waiter, waiter_log = deployment.run()
     try:
-        wait_until(waiter, waiter_log, "the wait message", logged(waiter_log, WAIT_MESSAGE))
+        wait_for_line(waiter, waiter_log, WAIT_MESSAGE)
     except BaseException:
         kill(waiter)
         raise
