@@ -8,17 +8,19 @@ launcher (no worker health checks), for runs the daemon launched: such a run sta
 forever with its `duckdb_writer` slot claimed, and every later run waits for that slot (or, for
 sync runs, in the queue: one `testio/sync` run at a time). So every run that uses the warehouse
 records which process runs it (run tag `testio/worker` = host:pid:start time), and dead runs of
-this host are failed and their slots freed at two moments: when a run starts, before its steps
-claim a slot (covers CLI runs, no daemon needed), and every 30 s by `dead_run_sensor` while the
-daemon runs (covers runs whose successor waits in the queue). Runs of other hosts are left to
-Dagster's run monitoring: a pid means nothing there.
+this host are failed and their slots freed at three moments: when a run starts, before its
+steps claim a slot (covers CLI runs, no daemon needed); while a step waits for a pool, every 30 s
+for that pool's holders (`dagster_fixes`: covers a holder killed while the next run already
+waits, on the CLI route too); and every 30 s by `dead_run_sensor` while the daemon runs (covers
+runs whose successor waits in the queue). Runs of other hosts are left to Dagster's run
+monitoring: a pid means nothing there.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import dagster as dg
 import psutil
@@ -59,19 +61,42 @@ def claim_worker_and_recover(
 
 
 def recover_dead_runs(
-    instance: dg.DagsterInstance, warn: Callable[[str], object], current_run_id: str | None = None
+    instance: dg.DagsterInstance,
+    warn: Callable[[str], object],
+    current_run_id: str | None = None,
+    run_ids: Collection[str] | None = None,
 ) -> list[str]:
-    """Fail the runs of this host whose recorded process is gone and free their slots."""
+    """Fail the runs of this host whose recorded process is gone and free their slots.
+
+    Also frees at once the slots still held by an *ended* run whose process is gone (e.g. one
+    the code server marked failed when its worker was killed), which Dagster's run monitoring
+    would free only after `free_slots_after_run_end_seconds` plus its poll interval (up to
+    two minutes). `run_ids` limits the sweep to those runs (a pool's holders).
+    """
+    holding = instance.event_log_storage.get_concurrency_run_ids()
+    unfinished = {run.run_id for run in instance.get_runs(RunsFilter(statuses=UNFINISHED))}
+    candidates = (unfinished | holding) - {current_run_id}
+    if run_ids is not None:
+        candidates &= set(run_ids)
+    if not candidates:
+        return []
     recovered = []
-    for run in instance.get_runs(RunsFilter(statuses=UNFINISHED)):
+    for run in instance.get_runs(RunsFilter(run_ids=sorted(candidates))):
         worker = run.tags.get(WORKER_TAG)
-        if run.run_id == current_run_id or worker is None or _alive(worker) is not False:
+        if worker is None or _alive(worker) is not False:
             continue
-        message = (
-            f"run {run.run_id} died without ending (its process {worker} is gone: killed, out "
-            "of memory or a reboot); marked failed and its pool slots freed so this run can go on"
-        )
-        instance.report_run_failed(run, message=message)
+        if run.is_finished:
+            message = (
+                f"run {run.run_id} ended ({run.status.value}) but its process {worker} is gone "
+                "and it still held pool slots; freed them so later runs can go on"
+            )
+        else:
+            message = (
+                f"run {run.run_id} died without ending (its process {worker} is gone: killed, "
+                "out of memory or a reboot); marked failed and its pool slots freed so later "
+                "runs can go on"
+            )
+            instance.report_run_failed(run, message=message)
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         warn(message)
         recovered.append(run.run_id)
