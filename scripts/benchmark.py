@@ -287,7 +287,15 @@ def main() -> None:
                         help="the simulator renders bugs per request instead of keeping them")
     parser.add_argument("--sizes", help="comma-separated sizes, e.g. medium,large,2x,4x,10x")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "benchmark.json"))
+    parser.add_argument("--peers", action="store_true",
+                        help="instead: the main job beside dlt's rest_api source and testio-mcp, "
+                             "full and no-change (scripts/peers/compare.py; writes peers.json)")
     args = parser.parse_args()
+    if args.peers:
+        from peers.compare import compare_with_peers  # scripts/peers/, beside this file
+
+        compare_with_peers(args, sys.modules[__name__])
+        return
     if args.sizes:
         run_sizes(args)
         return
