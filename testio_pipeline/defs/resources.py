@@ -38,6 +38,11 @@ class WarehouseResource(dg.ConfigurableResource):
         default=120.0,
         description="How long a write waits for another process to release the file lock.",
     )
+    accounts_file: Optional[str] = Field(
+        default=None,
+        description="Accounts file of a multi-account deployment (TESTIO_ACCOUNTS_FILE): a run "
+        "of partition <key> stores account <key> under its customer_id. Unset: one account.",
+    )
 
     @contextmanager
     def write(self, log: Optional[logging.Logger] = None) -> Iterator[duckdb.DuckDBPyConnection]:

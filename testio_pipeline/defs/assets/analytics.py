@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from testio_pipeline.defs.accounts import bind_account
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import WarehouseResource
 from testio_pipeline.warehouse.analytics import (
@@ -86,11 +87,15 @@ def _materialize(
     by the caller after the connection is closed, so the file lock is held only for SQL.
     """
     fragile: list[FragileFeature] = []
+    bound = bind_account(context, warehouse)
+    # a run of one account replaces that customer's rows only
+    customer_id = bound.warehouse.customer_id if bound.account else None
+    where = f"customer_id = {int(customer_id)}" if customer_id is not None else ""
     with warehouse.write(log=context.log) as con:
-        stats = replace_table(con, table)
-        preview = query_markdown(con, table.preview_sql(limit=PREVIEW_ROWS))
+        stats = replace_table(con, table, customer_id=customer_id)
+        preview = query_markdown(con, table.preview_sql(limit=PREVIEW_ROWS, where=where))
         if table is FEATURE_BUG_DENSITY:
-            fragile = top_fragile_features(con, customer_id=warehouse.customer_id)
+            fragile = top_fragile_features(con, customer_id=bound.warehouse.customer_id)
     duration = time.perf_counter() - started
     context.log.info(f"{table.name}: {stats.row_count} rows in {duration:.2f} s")
     metadata: dict[str, object] = {
