@@ -46,8 +46,9 @@ def writer_slot(context: dg.AssetExecutionContext, purpose: str) -> Iterator[Non
         try:
             yield
         finally:
-            slots.free_step(claim_key)
+            # logged before the slot is freed, so the logged span lies inside the held one
             context.log.info(f"{SLOT_RELEASED} after {purpose}")
+            slots.free_step(claim_key)
 
 
 class PooledWarehouse:
