@@ -13,6 +13,7 @@ variable that holds each account's token, never the token itself:
         base_url: https://api.test.io/customer/v2
         product_ids: [101, 102]      # optional: only these products
         simulator: {size: small, seed: 1}
+        duckdb_path: data/acme.duckdb  # optional: a warehouse file of its own
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class Account(BaseModel):
     base_url: Optional[str] = None
     product_ids: list[int] = []
     simulator: SimulatedAccount = SimulatedAccount()
+    # a file of its own instead of the deployment's shared one (docs/deployment.md)
+    duckdb_path: Optional[str] = None
 
     @property
     def display_name(self) -> str:

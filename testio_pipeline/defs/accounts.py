@@ -9,8 +9,8 @@ of the `TESTIO_*` variables.
 
 A run learns its account from its partition tag (`dagster/partition`), which asset steps and
 check steps alike carry, and works on resources bound to that account: the API resource with
-the account's token, base URL or simulator, the warehouse with its customer id, the sync
-options with its product filter. Nothing else of a resource changes, so every setting of
+the account's token, base URL or simulator, the warehouse with its customer id (and its own
+file, if the account has one), the sync options with its product filter. Nothing else of a resource changes, so every setting of
 the single-account setup applies to each account.
 """
 
@@ -90,13 +90,20 @@ def bind_account(
         return AccountResources(None, warehouse, testio, options)
     return AccountResources(
         account,
-        warehouse.model_copy(update={"customer_id": account.customer_id}),
+        warehouse.model_copy(update=_warehouse_settings(account)),
         testio.model_copy(update=_api_settings(account)) if testio is not None else None,
         # a product filter set for one run narrows further than the account's own
         options
         if options.product_ids or not account.product_ids
         else options.model_copy(update={"product_ids": list(account.product_ids)}),
     )
+
+
+def _warehouse_settings(account: Account) -> dict[str, object]:
+    settings: dict[str, object] = {"customer_id": account.customer_id}
+    if account.duckdb_path:
+        settings["path"] = account.duckdb_path
+    return settings
 
 
 def _api_settings(account: Account) -> dict[str, object]:

@@ -35,7 +35,7 @@ SLOT_RELEASED = f"{DUCKDB_WRITER_POOL} slot released"
 @contextmanager
 def writer_slot(context: dg.AssetExecutionContext, purpose: str) -> Iterator[None]:
     """Hold the `duckdb_writer` slot of the instance for the duration of the block."""
-    claim_key = f"{context.op.name}:{purpose}"
+    claim_key = f"{context.op_execution_context.op.name}:{purpose}"
     with InstanceConcurrencyContext(context.instance, context.run) as slots:
         waited = time.monotonic()
         while not slots.claim(DUCKDB_WRITER_POOL, claim_key):

@@ -88,6 +88,7 @@ def _materialize(
     """
     fragile: list[FragileFeature] = []
     bound = bind_account(context, warehouse)
+    warehouse = bound.warehouse
     # a run of one account replaces that customer's rows only
     customer_id = bound.warehouse.customer_id if bound.account else None
     where = f"customer_id = {int(customer_id)}" if customer_id is not None else ""
@@ -95,7 +96,7 @@ def _materialize(
         stats = replace_table(con, table, customer_id=customer_id)
         preview = query_markdown(con, table.preview_sql(limit=PREVIEW_ROWS, where=where))
         if table is FEATURE_BUG_DENSITY:
-            fragile = top_fragile_features(con, customer_id=bound.warehouse.customer_id)
+            fragile = top_fragile_features(con, customer_id=warehouse.customer_id)
     duration = time.perf_counter() - started
     context.log.info(f"{table.name}: {stats.row_count} rows in {duration:.2f} s")
     metadata: dict[str, object] = {
@@ -138,8 +139,13 @@ def feature_bug_density(context, warehouse: WarehouseResource) -> dg.Materialize
     from testio_pipeline.warehouse import charts
 
     png = charts.render_fragile_features_png(fragile, min_tests=min_tests)
+    bound = bind_account(context, warehouse)
+    # one chart per account: accounts sharing a warehouse file share its reports directory
+    reports = charts.reports_dir_for(bound.warehouse.path)
     chart_path = charts.write_report(
-        png, charts.reports_dir_for(warehouse.path) / settings.FEATURE_BUG_DENSITY_CHART
+        png,
+        (reports / bound.account.key if bound.account else reports)
+        / settings.FEATURE_BUG_DENSITY_CHART,
     )
     encoded = base64.b64encode(png).decode("ascii")
     metadata["most_fragile_features"] = dg.MetadataValue.md(

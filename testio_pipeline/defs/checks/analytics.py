@@ -14,6 +14,7 @@ from collections.abc import Callable
 import dagster as dg
 import duckdb
 
+from testio_pipeline.defs.accounts import bind_account
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import WarehouseResource
 from testio_pipeline.warehouse.analytics import (
@@ -55,8 +56,9 @@ def _sql_check(
         blocking=severity == ERROR,
         pool=DUCKDB_WRITER_POOL,
     )
-    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        return run_check(warehouse, check, severity)
+    def _check(context, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        # the account's own file, when it has one (context unannotated: see analytics assets)
+        return run_check(bind_account(context, warehouse).warehouse, check, severity)
 
     return _check
 
