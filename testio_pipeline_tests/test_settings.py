@@ -33,6 +33,7 @@ VALID = {
     "TESTIO_SIMULATOR_SIZE": ("medium", "medium"),
     "TESTIO_SIMULATOR_SEED": ("7", 7),
     "TESTIO_FRESHNESS_SCALE": ("2.5", 2.5),
+    "TESTIO_ACCOUNTS_FILE": (str(ROOT / "accounts.example.yaml"), None),
 }
 INVALID = {
     "TESTIO_API_BASE_URL": ["api.test.io", "ftp://x"],
@@ -46,6 +47,7 @@ INVALID = {
     "TESTIO_SIMULATOR_SIZE": ["huge", "0", "-1"],
     "TESTIO_SIMULATOR_SEED": ["seed", "-1"],
     "TESTIO_FRESHNESS_SCALE": ["0", "-1", "double"],
+    "TESTIO_ACCOUNTS_FILE": ["/nonexistent/accounts.yaml"],
 }
 
 

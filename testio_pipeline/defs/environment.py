@@ -69,6 +69,12 @@ def _url(text: str) -> str:
     return text.rstrip("/")
 
 
+def _existing_file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise ValueError(text)
+    return text
+
+
 def _simulator_size(text: str) -> str:
     if text in SIMULATOR_SIZES:
         return text
@@ -131,6 +137,10 @@ SETTINGS: tuple[Setting, ...] = (
         "freshness windows",
         _number(float, 0, inclusive=False),
         "a number > 0",
+    ),
+    # read by `testio_pipeline.accounts` (a named file that does not exist fails the load)
+    Setting(
+        "TESTIO_ACCOUNTS_FILE", None, "accounts file", _existing_file, "an existing file's path"
     ),
 )
 SETTINGS_BY_ENV = {s.env: s for s in SETTINGS}

@@ -57,6 +57,11 @@ class WarehouseResource(dg.ConfigurableResource):
         description="Memory budget of a sync process in MB (TESTIO_MEMORY_BUDGET_MB): DuckDB's "
         "limits are derived from it, and work beyond them spills to disk.",
     )
+    accounts_file: Optional[str] = Field(
+        default=None,
+        description="Accounts file of a multi-account deployment (TESTIO_ACCOUNTS_FILE): a run "
+        "of partition <key> stores account <key> under its customer_id. Unset: one account.",
+    )
 
     @property
     def users_path(self) -> str:

@@ -17,6 +17,10 @@ Runs never overlap: every run of these jobs carries the tag `testio/sync`, which
 A tick whose job already has a run queued or in progress is skipped, so a slow run never
 piles up a backlog of identical runs behind it.
 
+With an accounts file (`defs/accounts.py`) every tick requests one run per account (partition)
+instead; runs of one account never overlap (the queue allows one run per `dagster/partition`
+value), runs of different accounts do, and a busy account skips the tick alone.
+
 Selections name ingest assets by key and analytics by group, so a new analytics asset is
 scheduled without touching this module; an ingest key that disappears fails loudly at load.
 """
@@ -51,6 +55,10 @@ SCHEDULE_TIMEZONE = "UTC"
 
 # one run at a time across all values of this tag (run queue, .dagster/dagster.yaml)
 SYNC_TAG_KEY = "testio/sync"
+# the kind of a run of one account (partitioned); the queue limits those to one run per value
+# of Dagster's own `dagster/partition` tag, i.e. per account, so accounts sync side by side
+ACCOUNT_SYNC_TAG_KEY = "testio/account_sync"
+PARTITION_TAG_KEY = "dagster/partition"
 # how long a run of each kind may take in normal operation: a run waits in the queue for at
 # most one other sync run, so an asset is refreshed within tick gap + that run + its own
 # run; the tests check this stays inside every freshness window. Measured runs are far below
@@ -87,8 +95,8 @@ _BUSY_STATUSES: Sequence[dg.DagsterRunStatus] = (
 )
 
 
-def _tags(kind: str) -> dict[str, str]:
-    return {SYNC_TAG_KEY: kind, MAX_RUNTIME_TAG: str(MAX_RUNTIME_SECONDS[kind])}
+def _tags(kind: str, sync_tag_key: str) -> dict[str, str]:
+    return {sync_tag_key: kind, MAX_RUNTIME_TAG: str(MAX_RUNTIME_SECONDS[kind])}
 
 
 # every sync job ends by publishing the warehouse readers open (`published_warehouse`)
@@ -112,50 +120,54 @@ CATALOG_SELECTION: dg.AssetSelection = (
 
 FULL_SELECTION: dg.AssetSelection = dg.AssetSelection.all()
 
-incremental_sync_job = dg.define_asset_job(
-    name="incremental_sync_job",
-    selection=INCREMENTAL_SELECTION,
-    description=(
-        "Sync new and changed tests, their features, bugs and users, then recompute every "
-        "analytics table. Runs every 15 minutes."
-    ),
-    tags=_tags("incremental"),
-    op_retry_policy=STEP_RETRY_POLICY,
-)
-
-catalog_sync_job = dg.define_asset_job(
-    name="catalog_sync_job",
-    selection=CATALOG_SELECTION,
-    description=(
-        "Sync products and their feature catalogs, then recompute the analytics that read "
-        "them. Runs hourly."
-    ),
-    tags=_tags("catalog"),
-    op_retry_policy=STEP_RETRY_POLICY,
-)
-
-full_reconciliation_job = dg.define_asset_job(
-    name="full_reconciliation_job",
-    selection=FULL_SELECTION,
-    description=(
-        "Re-fetch everything (full_refresh: every test's bugs, every product's catalog) and "
-        "reconcile deletions, then recompute all analytics. Runs nightly; launching it by hand "
-        "also defaults to full_refresh."
-    ),
-    config=FULL_REFRESH_RUN_CONFIG,
-    tags=_tags("full"),
-    op_retry_policy=STEP_RETRY_POLICY,
-)
-
-
-def job_busy(instance: dg.DagsterInstance | None, job_name: str) -> dg.RunRecord | None:
-    """The newest run of `job_name` that is queued or in progress, if any."""
+def job_busy(
+    instance: dg.DagsterInstance | None, job_name: str, account: str | None = None
+) -> dg.RunRecord | None:
+    """The newest run of `job_name` (for `account`, if given) that is queued or in progress."""
     if instance is None:
         return None
+    tags = {PARTITION_TAG_KEY: account} if account is not None else {}
     records = instance.get_run_records(
-        filters=dg.RunsFilter(job_name=job_name, statuses=list(_BUSY_STATUSES)), limit=1
+        filters=dg.RunsFilter(job_name=job_name, statuses=list(_BUSY_STATUSES), tags=tags),
+        limit=1,
     )
     return records[0] if records else None
+
+
+def _build_jobs(sync_tag_key: str) -> list[UnresolvedAssetJobDefinition]:
+    incremental = dg.define_asset_job(
+        name="incremental_sync_job",
+        selection=INCREMENTAL_SELECTION,
+        description=(
+            "Sync new and changed tests, their features, bugs and users, then recompute every "
+            "analytics table. Runs every 15 minutes."
+        ),
+        tags=_tags("incremental", sync_tag_key),
+        op_retry_policy=STEP_RETRY_POLICY,
+    )
+    catalog = dg.define_asset_job(
+        name="catalog_sync_job",
+        selection=CATALOG_SELECTION,
+        description=(
+            "Sync products and their feature catalogs, then recompute the analytics that read "
+            "them. Runs hourly."
+        ),
+        tags=_tags("catalog", sync_tag_key),
+        op_retry_policy=STEP_RETRY_POLICY,
+    )
+    full = dg.define_asset_job(
+        name="full_reconciliation_job",
+        selection=FULL_SELECTION,
+        description=(
+            "Re-fetch everything (full_refresh: every test's bugs, every product's catalog) and "
+            "reconcile deletions, then recompute all analytics. Runs nightly; launching it by "
+            "hand also defaults to full_refresh."
+        ),
+        config=FULL_REFRESH_RUN_CONFIG,
+        tags=_tags("full", sync_tag_key),
+        op_retry_policy=STEP_RETRY_POLICY,
+    )
+    return [incremental, catalog, full]
 
 
 def _build_sync_schedule(
@@ -164,6 +176,7 @@ def _build_sync_schedule(
     job: UnresolvedAssetJobDefinition,
     cron_schedule: str,
     description: str,
+    accounts: Sequence[str] | None,
     run_config: Mapping[str, Any] | None = None,
 ) -> dg.ScheduleDefinition:
     @dg.schedule(
@@ -174,53 +187,73 @@ def _build_sync_schedule(
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=description,
     )
-    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    def _schedule(
+        context: dg.ScheduleEvaluationContext,
+    ) -> dg.RunRequest | list[dg.RunRequest] | dg.SkipReason:
         # an evaluation built without an instance (unit tests) sees no runs in flight
         instance = context.instance if context.instance_ref is not None else None
-        busy = job_busy(instance, job.name)
-        if busy is not None:
-            return dg.SkipReason(
-                f"{job.name} run {busy.dagster_run.run_id} is still "
-                f"{busy.dagster_run.status.value.lower()}; this tick is skipped"
-            )
         scheduled: datetime | None = context.scheduled_execution_time
-        return dg.RunRequest(
-            run_key=scheduled.isoformat() if scheduled else None,
-            run_config=dict(run_config or {}),
-        )
+        run_key = scheduled.isoformat() if scheduled else None
+        requests: list[dg.RunRequest] = []
+        skipped: list[str] = []
+        # one run per account; an account whose run is still in flight skips this tick alone
+        for account in accounts if accounts is not None else [None]:
+            busy = job_busy(instance, job.name, account)
+            if busy is not None:
+                skipped.append(
+                    f"{job.name} run {busy.dagster_run.run_id}"
+                    f"{f' of account {account}' if account else ''} is still "
+                    f"{busy.dagster_run.status.value.lower()}; this tick is skipped"
+                )
+                continue
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{run_key}:{account}" if run_key and account else run_key,
+                    run_config=dict(run_config or {}),
+                    partition_key=account,
+                )
+            )
+        if not requests:
+            return dg.SkipReason("; ".join(skipped))
+        for reason in skipped:
+            context.log.info(reason)
+        return requests if accounts is not None else requests[0]
 
     return _schedule
 
 
-incremental_sync_schedule = _build_sync_schedule(
-    name="incremental_sync_schedule",
-    job=incremental_sync_job,
-    cron_schedule=INCREMENTAL_SYNC_CRON,
-    description="Every 15 minutes (UTC): incremental_sync_job.",
-)
+def build_jobs_and_schedules(
+    accounts: Sequence[str] | None = None,
+) -> tuple[list[UnresolvedAssetJobDefinition], list[dg.ScheduleDefinition]]:
+    """The sync jobs and their schedules: for one account, or one run per listed account."""
+    jobs = _build_jobs(SYNC_TAG_KEY if accounts is None else ACCOUNT_SYNC_TAG_KEY)
+    incremental, catalog, full = jobs
+    schedules = [
+        _build_sync_schedule(
+            name="incremental_sync_schedule",
+            job=incremental,
+            cron_schedule=INCREMENTAL_SYNC_CRON,
+            description="Every 15 minutes (UTC): incremental_sync_job.",
+            accounts=accounts,
+        ),
+        _build_sync_schedule(
+            name="catalog_sync_schedule",
+            job=catalog,
+            cron_schedule=CATALOG_SYNC_CRON,
+            description="Hourly at :07 (UTC): catalog_sync_job.",
+            accounts=accounts,
+        ),
+        _build_sync_schedule(
+            name="full_reconciliation_schedule",
+            job=full,
+            cron_schedule=FULL_RECONCILIATION_CRON,
+            description="Nightly at 02:37 UTC: full_reconciliation_job with full_refresh.",
+            accounts=accounts,
+            run_config=FULL_REFRESH_RUN_CONFIG,
+        ),
+    ]
+    return jobs, schedules
 
-catalog_sync_schedule = _build_sync_schedule(
-    name="catalog_sync_schedule",
-    job=catalog_sync_job,
-    cron_schedule=CATALOG_SYNC_CRON,
-    description="Hourly at :07 (UTC): catalog_sync_job.",
-)
 
-full_reconciliation_schedule = _build_sync_schedule(
-    name="full_reconciliation_schedule",
-    job=full_reconciliation_job,
-    cron_schedule=FULL_RECONCILIATION_CRON,
-    description="Nightly at 02:37 UTC: full_reconciliation_job with full_refresh.",
-    run_config=FULL_REFRESH_RUN_CONFIG,
-)
-
-JOBS: list[UnresolvedAssetJobDefinition] = [
-    incremental_sync_job,
-    catalog_sync_job,
-    full_reconciliation_job,
-]
-SCHEDULES: list[dg.ScheduleDefinition] = [
-    incremental_sync_schedule,
-    catalog_sync_schedule,
-    full_reconciliation_schedule,
-]
+JOBS, SCHEDULES = build_jobs_and_schedules()
+incremental_sync_job, catalog_sync_job, full_reconciliation_job = JOBS

@@ -16,45 +16,103 @@ import time
 
 import dagster as dg
 
+from collections.abc import Sequence
+
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,
+)
+
 from testio_pipeline.defs.freshness import INCREMENTAL_WINDOW
 from testio_pipeline.defs.run_recovery import recover_dead_runs
-from testio_pipeline.defs.schedules import SYNC_TAG_KEY, _tags, incremental_sync_job, job_busy
+from testio_pipeline.defs.schedules import (
+    ACCOUNT_SYNC_TAG_KEY,
+    SYNC_TAG_KEY,
+    _tags,
+    incremental_sync_job,
+    job_busy,
+)
 
 # the asset whose last materialization dates the last sync
 SYNCED_ASSET = dg.AssetKey("tests")
 CHECK_INTERVAL_SECONDS = 60
+_IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
-@dg.sensor(
-    job=incremental_sync_job,
-    minimum_interval_seconds=CHECK_INTERVAL_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Launches incremental_sync_job at once when the last sync is older than its "
-    "freshness warning window (e.g. the daemon was not running), instead of at the next tick.",
-)
-def catch_up_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    event = context.instance.get_latest_materialization_event(SYNCED_ASSET)
-    if event is None:
-        return dg.SkipReason("never synced: the first sync is started by a user or a schedule")
-    age = time.time() - event.timestamp
-    if age < INCREMENTAL_WINDOW.warn.total_seconds():
-        return dg.SkipReason(f"last sync {age / 60:.0f} min ago: fresh")
-    busy = context.instance.get_run_records(
-        filters=dg.RunsFilter(
-            tags={SYNC_TAG_KEY: ["incremental", "catalog", "full"]},
-            statuses=[
-                dg.DagsterRunStatus.QUEUED,
-                dg.DagsterRunStatus.NOT_STARTED,
-                dg.DagsterRunStatus.STARTING,
-                dg.DagsterRunStatus.STARTED,
-            ],
-        ),
-        limit=1,
-    ) or job_busy(context.instance, incremental_sync_job.name)
-    if busy:
-        return dg.SkipReason("a sync run is already queued or running")
-    # one catch-up per stale state: the key is the last sync's time
-    return dg.RunRequest(run_key=f"catch-up-{int(event.timestamp)}", tags=_tags("incremental"))
+def _last_sync(instance: dg.DagsterInstance, account: str | None) -> float | None:
+    """When `tests` was last materialized (for `account`'s partition, if given)."""
+    if account is None:
+        event = instance.get_latest_materialization_event(SYNCED_ASSET)
+        return event.timestamp if event is not None else None
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=SYNCED_ASSET, asset_partitions=[account]), limit=1
+    ).records
+    return records[0].timestamp if records else None
+
+
+def _sync_in_flight(instance: dg.DagsterInstance, job_name: str, account: str | None) -> bool:
+    if account is None:
+        tags = {SYNC_TAG_KEY: ["incremental", "catalog", "full"]}
+    else:
+        tags = {ACCOUNT_SYNC_TAG_KEY: ["incremental", "catalog", "full"],
+                "dagster/partition": account}
+    running = instance.get_run_records(
+        filters=dg.RunsFilter(tags=tags, statuses=_IN_FLIGHT), limit=1
+    )
+    return bool(running) or job_busy(instance, job_name, account) is not None
+
+
+def build_catch_up_sensor(
+    job: UnresolvedAssetJobDefinition, accounts: Sequence[str] | None = None
+) -> dg.SensorDefinition:
+    """The catch-up sensor of `job`: for the one account, or one run per stale account."""
+    tag_key = SYNC_TAG_KEY if accounts is None else ACCOUNT_SYNC_TAG_KEY
+
+    @dg.sensor(
+        name="catch_up_sensor",
+        job=job,
+        minimum_interval_seconds=CHECK_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Launches incremental_sync_job at once when the last sync is older than its "
+        "freshness warning window (e.g. the daemon was not running), instead of at the next "
+        "tick; with accounts, for each stale account.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+        requests: list[dg.RunRequest] = []
+        reasons: list[str] = []
+        for account in accounts if accounts is not None else [None]:
+            label = f"account {account}: " if account else ""
+            synced = _last_sync(context.instance, account)
+            if synced is None:
+                reasons.append(
+                    f"{label}never synced: the first sync is started by a user or a schedule"
+                )
+                continue
+            age = time.time() - synced
+            if age < INCREMENTAL_WINDOW.warn.total_seconds():
+                reasons.append(f"{label}last sync {age / 60:.0f} min ago: fresh")
+                continue
+            if _sync_in_flight(context.instance, job.name, account):
+                reasons.append(f"{label}a sync run is already queued or running")
+                continue
+            # one catch-up per stale state: the key is the last sync's time
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"catch-up-{int(synced)}" + (f"-{account}" if account else ""),
+                    tags=_tags("incremental", tag_key),
+                    partition_key=account,
+                )
+            )
+        return requests or dg.SkipReason("; ".join(reasons))
+
+    return _sensor
+
+
+catch_up_sensor = build_catch_up_sensor(incremental_sync_job)
 
 
 @dg.sensor(
@@ -70,6 +128,12 @@ def dead_run_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         if recovered
         else "no dead run"
     )
+
+
+def build_sensors(
+    incremental_job: UnresolvedAssetJobDefinition, accounts: Sequence[str] | None = None
+) -> list[dg.SensorDefinition]:
+    return [build_catch_up_sensor(incremental_job, accounts), dead_run_sensor]
 
 
 SENSORS = [catch_up_sensor, dead_run_sensor]

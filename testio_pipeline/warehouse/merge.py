@@ -266,6 +266,25 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | Non
     return int(row[0]) if row else 0
 
 
+def replace_customer_rows(
+    con: duckdb.DuckDBPyConnection, name: str, select_sql: str, customer_id: int
+) -> int:
+    """Replace the rows of one customer in derived table `name` by those of `select_sql`.
+
+    The rows of every other customer stay as they are: a run of one account never rewrites
+    another account's rows. The table is created (empty, with `select_sql`'s columns) on first
+    use. Returns the customer's row count.
+    """
+    table = ident(name)
+    customer = f"customer_id = {int(customer_id)}"
+    computed = f"SELECT * FROM ({select_sql}) AS computed WHERE {customer}"
+    with atomic(con):
+        con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS {computed} LIMIT 0")
+        con.execute(f"DELETE FROM {table} WHERE {customer}")
+        con.execute(f"INSERT INTO {table} {computed}")
+        return _count(con, f"SELECT count(*) FROM {table} WHERE {customer}")
+
+
 def replace_table(
     con: duckdb.DuckDBPyConnection,
     name: str,

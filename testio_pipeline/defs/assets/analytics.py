@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import duckdb
 
+from testio_pipeline.defs.accounts import bind_account
 from testio_pipeline.defs.checks.analytics import checks_of
 from testio_pipeline.defs.metadata import OWNERS
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
@@ -158,7 +159,7 @@ class _Rebuilt:
 
 
 def _rebuild(
-    con: duckdb.DuckDBPyConnection, table: AnalyticsTable, customer_id: int
+    con: duckdb.DuckDBPyConnection, table: AnalyticsTable, customer_id: int, partitioned: bool
 ) -> _Rebuilt:
     """Replace `table` and evaluate its checks on the new table, in the caller's transaction.
 
@@ -166,8 +167,11 @@ def _rebuild(
     caller after the connection is closed, so the file lock is held only for SQL.
     """
     started = time.perf_counter()
-    stats = replace_table(con, table)
-    preview = query_markdown(con, table.preview_sql(limit=PREVIEW_ROWS))
+    # a run of one account (partitioned) replaces that customer's rows only
+    scoped = customer_id if partitioned else None
+    where = f"customer_id = {int(customer_id)}" if partitioned else ""
+    stats = replace_table(con, table, customer_id=scoped)
+    preview = query_markdown(con, table.preview_sql(limit=PREVIEW_ROWS, where=where))
     fragile = []
     if table is FEATURE_BUG_DENSITY:
         create_fragile_features_view(con)
@@ -229,11 +233,18 @@ def fragile_features_table(features: list[FragileFeature]) -> dg.TableMetadataVa
 
 
 def _add_ranking(
-    rebuilt: _Rebuilt, warehouse: WarehouseResource, by_outcomes: list[tuple]
+    rebuilt: _Rebuilt,
+    warehouse: WarehouseResource,
+    by_outcomes: list[tuple],
+    account_key: str | None,
 ) -> None:
     """The density asset's ranking as a table and a chart (drawn only when it changed)."""
     min_tests = settings.FRAGILE_MIN_TESTS
-    chart_path = charts.reports_dir_for(warehouse.users_path) / settings.FEATURE_BUG_DENSITY_CHART
+    reports = charts.reports_dir_for(warehouse.users_path)
+    # one chart and report per account: accounts sharing a warehouse file share its reports
+    chart_path = (
+        reports / account_key if account_key else reports
+    ) / settings.FEATURE_BUG_DENSITY_CHART
     png = charts.fragile_features_chart(rebuilt.fragile, min_tests=min_tests, path=chart_path)
     encoded = base64.b64encode(png).decode("ascii")
     # a table value is drawn on the asset page as it is (markdown waits behind a click)
@@ -271,13 +282,20 @@ def analytics(context, warehouse: WarehouseResource) -> Iterator[dg.MaterializeR
         if dg.AssetKey(table.name) in context.selected_asset_keys
     ]
     started = time.perf_counter()
+    bound = bind_account(context, warehouse)
+    warehouse = bound.warehouse
+    partitioned = bound.account is not None
     with warehouse.write(log=context.log) as con:
-        rebuilt = [_rebuild(con, table, warehouse.customer_id) for table in selected]
+        rebuilt = [
+            _rebuild(con, table, warehouse.customer_id, partitioned) for table in selected
+        ]
     # the combined ranking goes into the report too, when this run rebuilt it
     by_outcomes = next((r.by_outcomes for r in rebuilt if r.table is FEATURE_FRAGILITY), [])
     for result in rebuilt:
         if result.table is FEATURE_BUG_DENSITY:
-            _add_ranking(result, warehouse, by_outcomes)
+            _add_ranking(
+                result, warehouse, by_outcomes, bound.account.key if partitioned else None
+            )
         context.log.info(
             f"{result.table.name}: {result.metadata['dagster/row_count']} rows in "
             f"{result.metadata['duration_seconds'].value:.2f} s"

@@ -2,7 +2,10 @@
 
 Each asset fetches first, stages rows to Parquet, then opens DuckDB once and merges in one
 transaction (see `testio_pipeline/sync/`). All of them write DuckDB, so they share the
-`duckdb_writer` pool and never write at the same time.
+`duckdb_writer` pool and never write at the same time; the steps that fetch claim the pool's
+slot only around their DuckDB connections (`PooledWarehouse`), so runs of different accounts
+fetch at the same time. With an accounts file every asset is partitioned by account and a
+step works on the resources of its run's account (`defs/accounts.py`).
 """
 # no `from __future__ import annotations` here: Dagster inspects the `context` annotation of
 # asset functions at definition time and rejects it as a string
@@ -15,13 +18,14 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from testio_pipeline.defs.failures import actionable_failures
+from testio_pipeline.defs.accounts import bind_account
 from testio_pipeline.defs.metadata import (
     OWNERS,
     log_problems,
     report_metadata,
     table_definition_metadata,
 )
-from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
+from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL, PooledWarehouse
 from testio_pipeline.defs.resources import SyncOptionsResource, TestIOResource, WarehouseResource
 from testio_pipeline.sync.bugs import sync_bugs
 from testio_pipeline.sync.features import sync_features
@@ -45,7 +49,6 @@ INGEST_KINDS = {"duckdb", "python"}
     group_name=INGEST_GROUP,
     kinds=INGEST_KINDS,
     owners=OWNERS,
-    pool=DUCKDB_WRITER_POOL,
     metadata=table_definition_metadata(PRODUCTS),
 )
 def products(
@@ -57,11 +60,12 @@ def products(
     """Every TestIO product of the customer, with its sections (`has_sections`, `section_ids`)
     detected as the API's quirks require. One `/products` call; products missing from the API
     are kept, since tests and bugs still point at them."""
+    testio, pooled, sync_options = _bound(context, testio, warehouse, sync_options)
     source = testio.describe_source()
     with actionable_failures(source, testio.explain_source()):
         report = sync_products(
             lambda: testio.client(context.log),
-            warehouse,
+            pooled,
             product_ids=sync_options.product_ids,
             run_id=context.run.run_id,
             log=context.log,
@@ -74,7 +78,6 @@ def products(
     group_name=INGEST_GROUP,
     kinds=INGEST_KINDS,
     owners=OWNERS,
-    pool=DUCKDB_WRITER_POOL,
     deps=[products],
     metadata=table_definition_metadata(FEATURES),
 )
@@ -89,11 +92,12 @@ def features(
     `sync_options.catalog_ttl_minutes` (or on a full refresh); a feature gone from the catalog
     stays with `is_deleted = true`. A product whose catalog fails keeps its previous rows and is
     reported (`sync_failures`, the `sync_complete` check); the other products go on."""
+    testio, pooled, sync_options = _bound(context, testio, warehouse, sync_options)
     source = testio.describe_source()
     with actionable_failures(source, testio.explain_source()):
         report = sync_features(
             lambda: testio.client(context.log),
-            warehouse,
+            pooled,
             full_refresh=sync_options.full_refresh,
             product_ids=sync_options.product_ids,
             catalog_ttl=timedelta(minutes=sync_options.catalog_ttl_minutes),
@@ -106,7 +110,6 @@ def features(
 
 @dg.multi_asset(
     group_name=INGEST_GROUP,
-    pool=DUCKDB_WRITER_POOL,
     specs=[
         dg.AssetSpec(
             TESTS.name,
@@ -157,11 +160,12 @@ def tests_and_test_features(
 ) -> Iterator[dg.MaterializeResult]:
     """Tests, their test features and their stories come from the same responses, so one
     step writes all three."""
+    testio, pooled, sync_options = _bound(context, testio, warehouse, sync_options)
     source = testio.describe_source()
     with actionable_failures(source, testio.explain_source()):
         report = sync_tests(
             lambda: testio.client(context.log),
-            warehouse,
+            pooled,
             run_id=context.run.run_id,
             full_refresh=sync_options.full_refresh,
             product_ids=sync_options.product_ids,
@@ -181,7 +185,6 @@ def tests_and_test_features(
     group_name=INGEST_GROUP,
     kinds=INGEST_KINDS,
     owners=OWNERS,
-    pool=DUCKDB_WRITER_POOL,
     deps=[dg.AssetKey(TESTS.name)],
     metadata=table_definition_metadata(BUGS),
 )
@@ -195,11 +198,12 @@ def bugs(
     in. Incremental: only tests that are new, not final, or turned final since their last bug
     sync are fetched, in batches of `filter_test_cycle_ids`; a full refresh fetches all and
     deletes bugs the API no longer returns."""
+    testio, pooled, sync_options = _bound(context, testio, warehouse, sync_options)
     source = testio.describe_source()
     with actionable_failures(source, testio.explain_source()):
         report = sync_bugs(
             lambda: testio.client(context.log),
-            warehouse,
+            pooled,
             batch_size=testio.bug_batch_size,
             run_id=context.run.run_id,
             full_refresh=sync_options.full_refresh,
@@ -214,6 +218,7 @@ def bugs(
     group_name=INGEST_GROUP,
     kinds=INGEST_KINDS,
     owners=OWNERS,
+    # derived in DuckDB from the stored tables: the whole step is a DuckDB turn
     pool=DUCKDB_WRITER_POOL,
     deps=[dg.AssetKey(TESTS.name), bugs],
     metadata=table_definition_metadata(USERS),
@@ -222,8 +227,21 @@ def users(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.Ma
     """Testers (bug authors) and customer users (test creators and submitters), derived in
     DuckDB from the stored tests and bugs: the API has no users endpoint."""
     with actionable_failures("warehouse"):
-        report = sync_users(warehouse, log=context.log)
+        report = sync_users(bind_account(context, warehouse).warehouse, log=context.log)
     return dg.MaterializeResult(metadata=report_metadata(report, USERS.name, "warehouse"))
+
+
+def _bound(
+    context: AssetExecutionContext,
+    testio: TestIOResource,
+    warehouse: WarehouseResource,
+    sync_options: SyncOptionsResource,
+) -> tuple[TestIOResource, PooledWarehouse, SyncOptionsResource]:
+    """The resources of the run's account; DuckDB only inside the `duckdb_writer` slot."""
+    bound = bind_account(context, warehouse, testio, sync_options)
+    if bound.account is not None:
+        context.log.info(f"account {bound.label} (customer {bound.account.customer_id})")
+    return bound.testio or testio, PooledWarehouse(bound.warehouse, context), bound.sync_options
 
 
 INGEST_ASSETS = [products, features, tests_and_test_features, bugs, users]

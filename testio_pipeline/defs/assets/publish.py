@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from testio_pipeline.defs.accounts import bind_account
 from testio_pipeline.defs.assets.analytics import ANALYTICS_ASSETS
 from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
 from testio_pipeline.defs.metadata import OWNERS
@@ -67,7 +68,10 @@ def published_warehouse(
     """The warehouse file SQL users open (TESTIO_DUCKDB_PATH, `data/testio.duckdb` by default)
     in the DuckDB CLI, notebooks and BI tools: a consistent copy of the pipeline's working
     file, replaced atomically after each sync's last write, so a reader is never refused and
-    never blocks a sync. Its `sync_runs` table says which run it holds and how complete it is."""
+    never blocks a sync. Its `sync_runs` table says which run it holds and how complete it is.
+    With accounts, a run publishes the file its account writes (shared or its own)."""
+    bound = bind_account(context, warehouse, testio)
+    warehouse, testio = bound.warehouse, bound.testio or testio
     if not warehouse.published_path:
         context.log.info("no published_path configured: nothing to publish")
         return dg.MaterializeResult(metadata={"published": False})

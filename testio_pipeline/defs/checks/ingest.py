@@ -11,6 +11,7 @@ import dagster as dg
 import duckdb
 from dagster import AssetCheckExecutionContext
 
+from testio_pipeline.defs.accounts import bind_account
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
 from testio_pipeline.defs.resources import WarehouseResource
 from testio_pipeline.warehouse import quality
@@ -140,6 +141,7 @@ def ingest_integrity(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> Iterator[dg.AssetCheckResult]:
     """Keys, customer scoping and references of the ingest tables, in one DuckDB session."""
+    warehouse = bind_account(context, warehouse).warehouse
     with warehouse.read(context.log) as con:
         for key in sorted(context.selected_asset_check_keys, key=str):
             check = _BY_KEY[key]

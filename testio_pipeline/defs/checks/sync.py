@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster import AssetCheckExecutionContext
 
+from testio_pipeline.defs.accounts import bind_account
 from testio_pipeline.defs.assets.analytics import ANALYTICS_ASSETS
 from testio_pipeline.defs.metadata import LISTED_PROBLEMS
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
@@ -65,6 +66,7 @@ def sync_complete(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> Iterator[dg.AssetCheckResult]:
     """Reports what the sync left out; fails the run (after reporting) if anything was."""
+    warehouse = bind_account(context, warehouse).warehouse
     assets = sorted(key.asset_key.path[-1] for key in context.selected_asset_check_keys)
     incomplete = []
     with warehouse.read(context.log) as con:

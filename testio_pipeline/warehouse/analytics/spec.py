@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from testio_pipeline.warehouse.merge import replace_customer_rows
 from testio_pipeline.warehouse.merge import replace_table as create_or_replace_table
 
 from testio_pipeline.warehouse.analytics import settings
@@ -68,24 +69,32 @@ class ReplaceStats:
 
 
 def replace_table(
-    con: duckdb.DuckDBPyConnection, table: AnalyticsTable, **params: Any
+    con: duckdb.DuckDBPyConnection,
+    table: AnalyticsTable,
+    *,
+    customer_id: int | None = None,
+    **params: Any,
 ) -> ReplaceStats:
     """Replace `table` with a fresh computation from the ingest tables on `con`.
 
     One `CREATE OR REPLACE TABLE ... AS SELECT` statement: atomic on its own, and part of the
     caller's transaction when one is open (as in `WarehouseResource.write()`). Never commits.
+    With `customer_id` (a run of one account) only that customer's rows are replaced; every
+    table's SQL groups and joins by customer_id, so they are the same rows either way.
     """
-    previous = _row_count_if_exists(con, table.name)
+    previous = _row_count_if_exists(con, table.name, customer_id)
     projection = ",\n  ".join(
         f"CAST({column.name} AS {column.sql_type}) AS {column.name}" for column in table.columns
     )
     select_sql = table.select_sql(**{**table.params, **params})
-    row_count = create_or_replace_table(
-        con,
-        table.name,
+    typed_sql = (
         f"SELECT\n  {projection}\n"
-        f"FROM (\n{select_sql}\n) AS computed\nORDER BY {', '.join(table.key)}",
+        f"FROM (\n{select_sql}\n) AS computed\nORDER BY {', '.join(table.key)}"
     )
+    if customer_id is None:
+        row_count = create_or_replace_table(con, table.name, typed_sql)
+    else:
+        row_count = replace_customer_rows(con, table.name, typed_sql, customer_id)
     return ReplaceStats(table=table.name, row_count=row_count, previous_row_count=previous)
 
 
@@ -102,10 +111,13 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
-def _row_count_if_exists(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
+def _row_count_if_exists(
+    con: duckdb.DuckDBPyConnection, name: str, customer_id: int | None = None
+) -> int | None:
     if not table_exists(con, name):
         return None
-    return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+    where = "" if customer_id is None else f" WHERE customer_id = {int(customer_id)}"
+    return con.execute(f"SELECT count(*) FROM {name}{where}").fetchone()[0]
 
 
 def classified_bugs_cte(*, product_from_tests: bool) -> str:
