@@ -59,6 +59,11 @@ class PooledWarehouse:
         self._context = context
         self.customer_id: int = warehouse.customer_id
 
+    def __getattr__(self, name: str) -> Any:
+        # everything but opening a connection (settings such as the memory budget) is the
+        # wrapped warehouse's own
+        return getattr(self._warehouse, name)
+
     @contextmanager
     def read(self, log: Optional[Any] = None) -> Iterator[duckdb.DuckDBPyConnection]:
         with writer_slot(self._context, "read"), self._warehouse.read(log) as con:

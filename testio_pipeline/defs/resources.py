@@ -71,9 +71,10 @@ class WarehouseResource(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # resources are set up when a run starts, before any step claims the `duckdb_writer`
         # pool: the moment to free the slots of runs that died (see `run_recovery`)
-        if context.instance is not None and context.run_id is not None:
+        run = context.run
+        if context.instance is not None and run is not None:
             warn = context.log.warning if context.log is not None else logging.warning
-            claim_worker_and_recover(context.instance, context.run_id, warn)
+            claim_worker_and_recover(context.instance, run.run_id, warn)
         if self.published_path and adopt_published(Path(self.path), Path(self.published_path)):
             if context.log is not None:
                 context.log.info(f"working file {self.path} started from {self.published_path}")

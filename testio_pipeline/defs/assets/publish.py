@@ -29,7 +29,7 @@ CHANGE_KEYS = ("inserted", "updated", "unchanged", "deleted", "dagster/row_count
 
 def _changes_of_run(context: AssetExecutionContext) -> dict[str, dict[str, object]]:
     records = context.instance.get_records_for_run(
-        context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
     ).records
     changes: dict[str, dict[str, object]] = {}
     for record in records:
@@ -75,7 +75,7 @@ def published_warehouse(
     if not warehouse.published_path:
         context.log.info("no published_path configured: nothing to publish")
         return dg.MaterializeResult(metadata={"published": False})
-    run = context.instance.get_run_record_by_id(context.run_id)
+    run = context.instance.get_run_record_by_id(context.run.run_id)
     started = (
         datetime.fromtimestamp(run.start_time, timezone.utc)
         if run is not None and run.start_time
@@ -85,7 +85,7 @@ def published_warehouse(
     publish.record_sync_run(
         Path(warehouse.path),
         customer_id=warehouse.customer_id,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         started_at=started,
         published_at=datetime.now(timezone.utc),
         status=status,

@@ -154,6 +154,31 @@ def populate(
           ON tf.customer_id = {c} AND tf.id = {_TEST_FEATURE_BASE + offset} + g.j
         JOIN tests AS t ON t.customer_id = {c} AND t.id = tf.test_id"""
     )
+    # the 2026 API's execution outcomes: one per test feature, and two stories per test
+    # feature whose feature has stories (ids shared across tests, as the API's are)
+    con.execute(
+        f"""UPDATE test_features SET
+              execution_status = CASE WHEN hash(id, {s}, 'x') % 100 < 55 THEN 'passed'
+                                      WHEN hash(id, {s}, 'x') % 100 < 80 THEN 'failed'
+                                      WHEN hash(id, {s}, 'x') % 100 < 90 THEN 'blocked'
+                                      ELSE 'not_tested' END,
+              tester_count = 1 + hash(id, {s}, 'n') % 6,
+              bugs_found = hash(id, {s}, 'b') % 4
+            WHERE customer_id = {c}"""
+    )
+    con.execute(
+        f"""INSERT INTO test_feature_stories (customer_id, test_feature_id, user_story_id,
+                                              test_id, feature_id, product_id, title,
+                                              execution_status, tested_by_count, bugs_found)
+        SELECT {c}, tf.id, tf.feature_id * 10 + k, tf.test_id, tf.feature_id, tf.product_id,
+               'Story ' || k || ' of feature ' || tf.feature_id,
+               CASE WHEN hash(tf.id, k, {s}, 'sx') % 100 < 60 THEN 'passed'
+                    WHEN hash(tf.id, k, {s}, 'sx') % 100 < 85 THEN 'failed'
+                    ELSE 'blocked' END,
+               1 + hash(tf.id, k, {s}, 'sn') % 4, hash(tf.id, k, {s}, 'sb') % 3
+        FROM test_features AS tf, range(2) AS r(k)
+        WHERE tf.customer_id = {c}"""
+    )
 
 
 def _bench(path: Path, size_name: str) -> None:
