@@ -63,6 +63,17 @@ def _duckdb_turns(instance: dg.DagsterInstance, run_id: str, pool_steps: set[str
     return turns
 
 
+def _failures(instance: dg.DagsterInstance, by_account: dict[str, str]) -> str:
+    """What failed in each run, for the assertion message."""
+    lines = []
+    for key, run_id in by_account.items():
+        for entry in instance.all_logs(run_id):
+            event = entry.dagster_event
+            if event is not None and event.event_type_value in ("STEP_FAILURE", "RUN_FAILURE"):
+                lines.append(f"{key} {entry.step_key}: {event.event_specific_data}"[:1500])
+    return "\n".join(lines)
+
+
 def _fetch_window(instance: dg.DagsterInstance, run_id: str, step: str) -> tuple[float, float]:
     """From the step's start to its first DuckDB turn: the products step only fetches there."""
     logs = [e for e in instance.all_logs(run_id) if e.step_key == step]
@@ -124,7 +135,7 @@ def test_accounts_sync_side_by_side_on_postgres_and_only_the_revoked_one_fails(
             "acme": dg.DagsterRunStatus.SUCCESS,
             "globex": dg.DagsterRunStatus.SUCCESS,
             "initech": dg.DagsterRunStatus.FAILURE,
-        }
+        }, _failures(instance, by_account)
         # the revoked account failed on its own 401, named without its token
         initech_log = "\n".join(
             f"{e.user_message} {e.dagster_event.event_specific_data if e.dagster_event else ''}"
