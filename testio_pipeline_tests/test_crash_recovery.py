@@ -25,6 +25,7 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from testio_pipeline.defs import dagster_fixes
+from testio_pipeline.defs.pools import SLOT_CLAIMED
 from testio_pipeline.defs.run_recovery import WORKER_TAG
 from testio_pipeline.testio.simulator import FaultConfig, Simulator, SimulatorConfig
 from testio_pipeline.testio.simulator.server import run_server_in_thread
@@ -139,6 +140,19 @@ def in_bugs_fetch(deployment: Deployment, process: subprocess.Popen[bytes], log:
     wait_until(process, log, "a bugs request", lambda: bug_requests(deployment.sim) > seen)
 
 
+def in_bugs_write(deployment: Deployment, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Return while the run's bugs step writes: it holds the `duckdb_writer` slot then (a
+    fetching step claims the slot only around its DuckDB connections, `defs/pools.py`)."""
+    fetching = "bugs: fetching bugs of"
+    wait_for_line(process, log, fetching)
+
+    def writing() -> bool:
+        text = log.read_text(errors="replace")
+        return f"{SLOT_CLAIMED} for write" in text[text.index(fetching):]
+
+    wait_until(process, log, "the bugs write", writing)
+
+
 def kill(process: subprocess.Popen[bytes]) -> None:
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
@@ -198,7 +212,7 @@ def test_a_waiting_run_names_the_live_holder_and_goes_on_once_the_holder_is_kill
     deployment: Deployment,
 ) -> None:
     holder, holder_log = deployment.run()
-    in_bugs_fetch(deployment, holder, holder_log)
+    in_bugs_write(deployment, holder, holder_log)
     # stopped, not dead: it holds its slot, and its process still exists
     os.killpg(holder.pid, signal.SIGSTOP)
     waiter, waiter_log = deployment.run()

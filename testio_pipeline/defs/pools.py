@@ -39,6 +39,10 @@ def writer_slot(context: dg.AssetExecutionContext, purpose: str) -> Iterator[Non
     with InstanceConcurrencyContext(context.instance, context.run) as slots:
         waited = time.monotonic()
         while not slots.claim(DUCKDB_WRITER_POOL, claim_key):
+            # with `dagster_fixes` applied, a blocked claim frees dead holders and notes who
+            # holds the pool (at once, then every 30 s): the run's log says why it waits
+            for _, note in slots.__dict__.pop("_testio_notes", []):
+                context.log.info(note)
             time.sleep(SLOT_POLL_SECONDS)
         context.log.info(
             f"{SLOT_CLAIMED} for {purpose} after {time.monotonic() - waited:.1f} s"

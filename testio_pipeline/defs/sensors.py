@@ -81,7 +81,9 @@ def build_catch_up_sensor(
         "freshness warning window (e.g. the daemon was not running), instead of at the next "
         "tick; with accounts, for each stale account.",
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+    def _sensor(
+        context: dg.SensorEvaluationContext,
+    ) -> dg.RunRequest | list[dg.RunRequest] | dg.SkipReason:
         requests: list[dg.RunRequest] = []
         reasons: list[str] = []
         for account in accounts if accounts is not None else [None]:
@@ -107,7 +109,9 @@ def build_catch_up_sensor(
                     partition_key=account,
                 )
             )
-        return requests or dg.SkipReason("; ".join(reasons))
+        if not requests:
+            return dg.SkipReason("; ".join(reasons))
+        return requests if accounts is not None else requests[0]
 
     return _sensor
 
