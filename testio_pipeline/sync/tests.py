@@ -207,6 +207,12 @@ def sync_tests(
     return report.finish()
 
 
+# test pages with their features' stories (the 2026 API) parse into ~20x their size in
+# DuckDB: 8 MiB chunks needed more than the 156 MiB a worker gets under the default budget
+# (each then converted twice); 4 MiB chunks stay within it at every simulator size
+TEST_CHUNK_BYTES = 4 << 20
+
+
 def _test_chunks(
     stage: StagedBodies,
     customer_id: int,
@@ -238,7 +244,11 @@ def _test_chunks(
         )
 
     return ParquetChunks(
-        stage.directory, chunk_sql, memory_limit_bytes=budget.convert_limit_bytes, log=log
+        stage.directory,
+        chunk_sql,
+        chunk_bytes=TEST_CHUNK_BYTES,
+        memory_limit_bytes=budget.convert_limit_bytes,
+        log=log,
     )
 
 
