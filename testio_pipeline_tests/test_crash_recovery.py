@@ -134,7 +134,7 @@ def bug_requests(sim: Simulator) -> int:
 
 
 def in_bugs_fetch(deployment: Deployment, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Return while the run's bugs step has requests in flight (it still holds its slot)."""
+    """Return while the run's bugs step has requests in flight (between its DuckDB turns)."""
     wait_for_line(process, log, "bugs: fetching bugs of")
     seen = bug_requests(deployment.sim)
     wait_until(process, log, "a bugs request", lambda: bug_requests(deployment.sim) > seen)
@@ -163,7 +163,7 @@ def test_a_run_killed_while_fetching_or_writing_leaves_tables_before_or_after_an
 ) -> None:
     working = working_path_for(deployment.db)
 
-    # 1. killed while the bugs step fetches (its pool slot claimed)
+    # 1. killed while the bugs step fetches (between its DuckDB turns)
     killed, log = deployment.run()
     in_bugs_fetch(deployment, killed, log)
     kill(killed)
