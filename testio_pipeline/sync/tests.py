@@ -24,6 +24,7 @@ import duckdb
 
 from testio_pipeline.sync.features import stored_products
 from testio_pipeline.sync.parsed_bodies import finish_parsing
+from testio_pipeline.sync.quarantine import replace_problems
 from testio_pipeline.sync.report import (
     ClientFactory,
     SyncFailure,
@@ -32,11 +33,11 @@ from testio_pipeline.sync.report import (
     count_rows,
     utc_now,
 )
-from testio_pipeline.sync.quarantine import replace_problems
 from testio_pipeline.testio.errors import TestIOError, token_refused
 from testio_pipeline.testio.pagination import SkippedRecord
 from testio_pipeline.testio.settings import PRODUCT_TESTS_PATH
 from testio_pipeline.testio.test_rows import (
+    checked_tests_sql,
     chosen_test_feature_stories_sql,
     chosen_test_features_sql,
     chosen_tests_sql,
@@ -56,12 +57,12 @@ from testio_pipeline.warehouse.memory import (
 from testio_pipeline.warehouse.merge import MergeCounts, ViewSource, merge
 from testio_pipeline.warehouse.parquet_chunks import ChunkSql, ParquetChunks
 from testio_pipeline.warehouse.schema import TEST_FEATURE_STORIES, TEST_FEATURES, TESTS
-from testio_pipeline.warehouse.staged_bodies import StagedBodies
 from testio_pipeline.warehouse.sql_values import (
     bigint_list,
     sql_literal,
     temp_table_from_columns,
 )
+from testio_pipeline.warehouse.staged_bodies import StagedBodies
 
 # owned by the bugs step: the tests step must never overwrite them
 BUG_SYNC_COLUMNS = ("bugs_synced_at", "bugs_synced_final")
@@ -228,7 +229,9 @@ def _test_chunks(
         # rows and their stories (~17 % less SQL time a chunk than parsing them twice)
         return ChunkSql(
             outputs={
-                TESTS.name: test_rows_sql("chunk_records", customer_id, synced_at, place=True),
+                TESTS.name: test_rows_sql(
+                    "chunk_records", customer_id, synced_at, place=True, checked=True
+                ),
                 TEST_FEATURES.name: test_feature_rows_sql(
                     "chunk_records", customer_id, synced_at, place=True, items="chunk_items"
                 ),
@@ -237,8 +240,11 @@ def _test_chunks(
                 ),
             },
             temp_tables={
-                "chunk_records": listed_tests_sql(files, None, max_body_bytes=stage.largest_body),
-                "chunk_items": test_feature_items_sql("chunk_records"),
+                # each record checked once, for its row and its items
+                "chunk_records": checked_tests_sql(
+                    f"({listed_tests_sql(files, None, max_body_bytes=stage.largest_body)})"
+                ),
+                "chunk_items": test_feature_items_sql("chunk_records", checked=True),
             },
             largest_document_bytes=stage.largest_body,
         )

@@ -36,11 +36,11 @@ from datetime import datetime
 from pathlib import Path
 
 from testio_pipeline.testio.json_sql import (
+    first_problem,
     json_id,
     json_id_list,
     json_string,
     json_text,
-    first_problem,
     json_timestamp,
     json_timestamp_invalid,
     json_truthy,
@@ -118,8 +118,25 @@ def _test_problem() -> tuple[str, str]:
     )
 
 
+def checked_tests_sql(listed: str) -> str:
+    """`listed` with each record's problem (`problem_field`, `problem_value`; NULL when the
+    record is good), checked once for both the `tests` rows and the test feature items of a
+    chunk (`checked=True` there): the check of every test feature's id reads the whole
+    features array and was a third of a chunk's SQL when both computed it."""
+    field, value = _test_problem()
+    return (
+        f"SELECT * EXCLUDE (f), {field} AS problem_field, {value} AS problem_value "
+        f"FROM ({_with_fields(listed)})"
+    )
+
+
 def test_rows_sql(
-    listed: str, customer_id: int, synced_at: datetime, *, place: bool = False
+    listed: str,
+    customer_id: int,
+    synced_at: datetime,
+    *,
+    place: bool = False,
+    checked: bool = False,
 ) -> str:
     """A SELECT of exactly the `tests` columns (in `TESTS` order) from `listed`, a relation of
     `listed_tests_sql`'s shape; values inlined, ready to be a `merge` source. Records with a
@@ -127,9 +144,14 @@ def test_rows_sql(
 
     `place` keeps every record and adds where it was listed (`page_file`, `position`) and its
     problem (`problem_field`, `problem_value`, NULL when the row is good), for rows parsed
-    before the listing has chosen its records (`chosen_tests_sql`, `rejected_tests_sql`)."""
+    before the listing has chosen its records (`chosen_tests_sql`, `rejected_tests_sql`).
+    `checked`: `listed` already has the problem columns (`checked_tests_sql`)."""
     finals = ", ".join(literal(s) for s in sorted(FINAL_TEST_STATUSES))
     problem_field, problem_value = _test_problem()
+    # `listed` of `checked_tests_sql` carries the problem columns already
+    problems = (
+        "" if checked else f", {problem_field} AS problem_field, {problem_value} AS problem_value"
+    )
     kept = (
         ", filename AS page_file, position, problem_field, problem_value"
         if place
@@ -137,9 +159,7 @@ def test_rows_sql(
     )
     return f"""
 WITH fields AS ({_with_fields(listed)}),
-checked AS (
-    SELECT *, {problem_field} AS problem_field, {problem_value} AS problem_value FROM fields
-)
+checked AS (SELECT *{problems} FROM fields)
 SELECT
     CAST({int(customer_id)} AS BIGINT) AS customer_id,
     {json_id("f.id")} AS id,
@@ -165,12 +185,12 @@ FROM checked
 """
 
 
-def test_feature_items_sql(listed: str) -> str:
+def test_feature_items_sql(listed: str, *, checked: bool = False) -> str:
     """Every item of every test's `features[]` in `listed`, parsed once, with its place and
     its test's problem: the `items` relation `test_feature_rows_sql` and
     `test_feature_story_rows_sql` take with `place`, so a chunk parses the items once for
     both tables."""
-    return f"WITH {_test_feature_items(listed, True)} SELECT * FROM fields"
+    return f"WITH {_test_feature_items(listed, True, checked=checked)} SELECT * FROM fields"
 
 
 def test_feature_rows_sql(
@@ -280,11 +300,11 @@ def _items_or_parse(listed: str, place: bool, items: str | None) -> str:
     return f"fields AS (SELECT * FROM {items})"
 
 
-def _test_feature_items(listed: str, place: bool) -> str:
+def _test_feature_items(listed: str, place: bool, *, checked: bool = False) -> str:
     """CTEs ending in `fields`: one row per item of each test's `features[]` (`g`: its typed
     fields) with the test's id and embedded product, and where it was listed (`filename`,
     `position`, `item_position`); without `place` only the items of good records."""
-    test_problem = _test_problem()[0]
+    test_problem = "problem_field" if checked else _test_problem()[0]
     return f"""tests AS (
     SELECT filename, position, {json_id("f.id")} AS test_id,
            {json_id("f.product.id")} AS product_id,

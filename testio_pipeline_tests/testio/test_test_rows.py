@@ -14,6 +14,7 @@ import pytest
 
 from testio_pipeline.testio.bodies import valid_id
 from testio_pipeline.testio.test_rows import (
+    checked_tests_sql,
     chosen_test_feature_stories_sql,
     chosen_test_features_sql,
     chosen_tests_sql,
@@ -95,10 +96,15 @@ def rows(
     stories = _dicts(con, _STORIES_IN_ORDER)
     # the sync's way must give the same rows: every record parsed with its place into
     # Parquet first, the rejected ones set aside, the chosen good ones picked afterwards
-    all_records = f"({listed_tests_sql(files, None, max_body_bytes=0)})"
-    con.execute(f"CREATE TEMP TABLE items AS {test_feature_items_sql(all_records)}")
+    # (as the sync does: each record checked once, for its row and its items)
+    con.execute(
+        "CREATE TEMP TABLE all_records AS "
+        + checked_tests_sql(f"({listed_tests_sql(files, None, max_body_bytes=0)})")
+    )
+    all_records = "all_records"
+    con.execute(f"CREATE TEMP TABLE items AS {test_feature_items_sql(all_records, checked=True)}")
     for table, sql in (
-        ("tests", test_rows_sql(all_records, CUSTOMER, SYNCED, place=True)),
+        ("tests", test_rows_sql(all_records, CUSTOMER, SYNCED, place=True, checked=True)),
         ("test_features", test_feature_rows_sql(all_records, CUSTOMER, SYNCED, place=True, items="items")),
         ("stories", test_feature_story_rows_sql(all_records, CUSTOMER, SYNCED, place=True, items="items")),
     ):
