@@ -37,11 +37,13 @@ from testio_pipeline.testio.errors import TestIOError, token_refused
 from testio_pipeline.testio.pagination import SkippedRecord
 from testio_pipeline.testio.settings import PRODUCT_TESTS_PATH
 from testio_pipeline.testio.test_rows import (
+    changed_records,
     checked_tests_sql,
     chosen_test_feature_stories_sql,
     chosen_test_features_sql,
     chosen_tests_sql,
     listed_tests_sql,
+    parquet_relation,
     rejected_tests_sql,
     test_feature_items_sql,
     test_feature_rows_sql,
@@ -172,40 +174,65 @@ def sync_tests(
     customer_id = warehouse.customer_id
     synced_at = utc_now()
     budget = MemoryBudget(warehouse.memory_budget_mb)
-    with StagedBodies("tests") as stage, _test_chunks(
-        stage, customer_id, synced_at, budget, log
-    ) as chunks:
-        stage.on_file(chunks.add)
-        listing = asyncio.run(_list_tests(make_client, products, stage, report, log))
-        report.notes["tests_listed"] = len(listing.chosen)
-        report.notes["products_listed"] = len(products) - len(listing.errors)
-        finish_parsing(stage, chunks, report, "tests_parse_wait_s")
-        with warehouse.write(log) as con:
-            configure_memory(
-                con,
-                memory_limit_bytes=budget.write_limit_bytes,
-                temp_directory=stage.directory / SPILL_DIRECTORY,
+    with StagedBodies("tests") as stage:
+        # a full refresh parses every test again, whatever it was
+        known = None if full_refresh else _write_known_tests(warehouse, stage.directory, log)
+        with _test_chunks(stage, customer_id, synced_at, budget, known, log) as chunks:
+            report = _sync_listed(
+                make_client, warehouse, stage, chunks, products, customer_id, budget,
+                run_id=run_id, full_refresh=full_refresh, report=report, log=log,
             )
-            listing.write_selection(con, "listed_tests")
-            report.skipped.extend(_quarantine_rejected(con, chunks, "listed_tests", "stored_tests"))
-            with within_budget(budget, "the merge of the tests"):
-                _merge_listed(con, chunks, customer_id, report)
-            if full_refresh and listing.complete:
-                deleted = _delete_vanished_tests(con, customer_id, sorted(listing.complete))
-                report.merges[TESTS.name] += MergeCounts(deleted=deleted)
-            replace_problems(
-                con,
-                customer_id=customer_id,
-                run_id=run_id,
-                asset=TESTS.name,
-                skipped=report.skipped,
-                failures=report.failures,
-                attempted_products=products,
-            )
-            report.row_counts[TESTS.name] = count_rows(con, TESTS.name, customer_id)
-            for table in (TEST_FEATURES, TEST_FEATURE_STORIES):
-                report.row_counts[table.name] = count_rows(con, table.name, customer_id)
     return report.finish()
+
+
+def _sync_listed(
+    make_client: ClientFactory,
+    warehouse: Warehouse,
+    stage: StagedBodies,
+    chunks: ParquetChunks,
+    products: list[int],
+    customer_id: int,
+    budget: MemoryBudget,
+    *,
+    run_id: str,
+    full_refresh: bool,
+    report: SyncReport,
+    log: logging.Logger | None,
+) -> SyncReport:
+    """List every product's tests into `stage` (converted by `chunks`), then merge them."""
+    stage.on_file(chunks.add)
+    listing = asyncio.run(_list_tests(make_client, products, stage, report, log))
+    report.notes["tests_listed"] = len(listing.chosen)
+    report.notes["products_listed"] = len(products) - len(listing.errors)
+    finish_parsing(stage, chunks, report, "tests_parse_wait_s")
+    with warehouse.write(log) as con:
+        configure_memory(
+            con,
+            memory_limit_bytes=budget.write_limit_bytes,
+            temp_directory=stage.directory / SPILL_DIRECTORY,
+        )
+        listing.write_selection(con, "listed_tests")
+        report.skipped.extend(_quarantine_rejected(con, chunks, "listed_tests", "stored_tests"))
+        as_stored = _set_aside_unchanged(con, chunks, customer_id, "stored_tests", "parsed_tests")
+        with within_budget(budget, "the merge of the tests"):
+            _merge_listed(con, chunks, customer_id, report, "parsed_tests")
+        report.merges[TESTS.name] += as_stored
+        if full_refresh and listing.complete:
+            deleted = _delete_vanished_tests(con, customer_id, sorted(listing.complete))
+            report.merges[TESTS.name] += MergeCounts(deleted=deleted)
+        replace_problems(
+            con,
+            customer_id=customer_id,
+            run_id=run_id,
+            asset=TESTS.name,
+            skipped=report.skipped,
+            failures=report.failures,
+            attempted_products=products,
+        )
+        report.row_counts[TESTS.name] = count_rows(con, TESTS.name, customer_id)
+        for table in (TEST_FEATURES, TEST_FEATURE_STORIES):
+            report.row_counts[table.name] = count_rows(con, table.name, customer_id)
+    return report
 
 
 # test pages with their features' stories (the 2026 API) parse into ~20x their size in
@@ -214,23 +241,45 @@ def sync_tests(
 TEST_CHUNK_BYTES = 4 << 20
 
 
+# the chunks' list of the places of records stored already exactly as listed
+UNCHANGED_TESTS = "unchanged_tests"
+KNOWN_TESTS_FILE = "known_tests.parquet"
+
+
+def _write_known_tests(warehouse: Warehouse, directory: Path, log: logging.Logger | None) -> str:
+    """(id, raw_hash) of the customer's stored tests as a Parquet file in `directory`, for the
+    chunks to recognise the records that did not change (`checked_tests_sql`); its relation."""
+    path = directory / KNOWN_TESTS_FILE
+    with warehouse.read(log) as con:
+        con.execute(
+            f"COPY (SELECT id, raw_hash FROM {TESTS.name} WHERE customer_id = "
+            f"{sql_literal(warehouse.customer_id)} AND raw_hash IS NOT NULL) "
+            f"TO {sql_literal(str(path))} (FORMAT parquet)"
+        )
+    return f"read_parquet({sql_literal(str(path))})"
+
+
 def _test_chunks(
     stage: StagedBodies,
     customer_id: int,
     synced_at: datetime,
     budget: MemoryBudget,
+    known: str | None,
     log: logging.Logger | None,
 ) -> ParquetChunks:
     """Parquet conversion of the staged pages: every record's `tests` row, its test features
-    and their stories, each with its place, for the write to pick the chosen ones."""
+    and their stories, each with its place, for the write to pick the chosen ones. A record
+    stored already exactly as listed (same id and `raw_hash` in `known`) gives only its place
+    (`UNCHANGED_TESTS`): on a sync where little changed, most of the parsing is skipped."""
 
     def chunk_sql(files: list[Path]) -> ChunkSql:
         # the pages are parsed once for the three tables, the test features once for their
         # rows and their stories (~17 % less SQL time a chunk than parsing them twice)
+        changed = changed_records("chunk_records")
         return ChunkSql(
             outputs={
                 TESTS.name: test_rows_sql(
-                    "chunk_records", customer_id, synced_at, place=True, checked=True
+                    changed, customer_id, synced_at, place=True, checked=True
                 ),
                 TEST_FEATURES.name: test_feature_rows_sql(
                     "chunk_records", customer_id, synced_at, place=True, items="chunk_items"
@@ -238,13 +287,17 @@ def _test_chunks(
                 TEST_FEATURE_STORIES.name: test_feature_story_rows_sql(
                     "chunk_records", customer_id, synced_at, place=True, items="chunk_items"
                 ),
+                UNCHANGED_TESTS: (
+                    "SELECT filename AS page_file, position FROM chunk_records WHERE unchanged"
+                ),
             },
             temp_tables={
                 # each record checked once, for its row and its items
                 "chunk_records": checked_tests_sql(
-                    f"({listed_tests_sql(files, None, max_body_bytes=stage.largest_body)})"
+                    f"({listed_tests_sql(files, None, max_body_bytes=stage.largest_body)})",
+                    known,
                 ),
-                "chunk_items": test_feature_items_sql("chunk_records", checked=True),
+                "chunk_items": test_feature_items_sql(changed, checked=True),
             },
             largest_document_bytes=stage.largest_body,
         )
@@ -284,27 +337,62 @@ def _quarantine_rejected(
     ]
 
 
+def _set_aside_unchanged(
+    con: duckdb.DuckDBPyConnection,
+    chunks: ParquetChunks,
+    customer_id: int,
+    stored: str,
+    parsed: str,
+) -> MergeCounts:
+    """Split temp table `stored` (the records to store) into temp table `parsed`, the ones
+    the chunks parsed, and the ones stored already exactly as listed, whose rows (and test
+    features and stories) stay as they are: only the product they are listed under can
+    differ from the stored row, and is updated. Returns what that did to `tests`."""
+    files = chunks.files(UNCHANGED_TESTS)
+    if not files:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {parsed} AS SELECT * FROM {stored}")
+        return MergeCounts()
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE as_stored AS SELECT s.* FROM {stored} AS s "
+        f"SEMI JOIN {parquet_relation(files)} AS u "
+        "ON u.page_file = s.filename AND u.position = s.position"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {parsed} AS SELECT * FROM {stored} "
+        "ANTI JOIN as_stored USING (filename, position)"
+    )
+    moved = con.execute(
+        f"UPDATE {TESTS.name} SET product_id = a.product_id FROM as_stored AS a "
+        f"WHERE {TESTS.name}.customer_id = {sql_literal(customer_id)} "
+        f"AND {TESTS.name}.id = a.id AND {TESTS.name}.product_id IS DISTINCT FROM a.product_id"
+    ).fetchone()[0]
+    total = con.execute("SELECT count(*) FROM as_stored").fetchone()[0]
+    con.execute("DROP TABLE as_stored")
+    return MergeCounts(updated=moved, unchanged=total - moved)
+
+
 def _merge_listed(
     con: duckdb.DuckDBPyConnection,
     chunks: ParquetChunks,
     customer_id: int,
     report: SyncReport,
+    parsed: str,
 ) -> None:
-    """Merge the tests in `stored_tests`, their test features and their stories from the
-    chunks; each stored test's features and stories replace its previous ones."""
+    """Merge the tests in temp table `parsed`, their test features and their stories from
+    the chunks; each of those tests' features and stories replace its previous ones."""
     if chunks.files(TESTS.name):
         tests = ViewSource(
-            chosen_tests_sql(chunks.files(TESTS.name), "stored_tests", TESTS.column_names)
+            chosen_tests_sql(chunks.files(TESTS.name), parsed, TESTS.column_names)
         )
         # SQL, not a view: the merge copies it into a temp table (which can spill) once,
         # instead of running its deduplicating window wherever the merge reads the source
         # (twice `large` then ran out of memory at the write limit)
         features = chosen_test_features_sql(
-            chunks.files(TEST_FEATURES.name), "stored_tests", TEST_FEATURES.column_names
+            chunks.files(TEST_FEATURES.name), parsed, TEST_FEATURES.column_names
         )
         stories = chosen_test_feature_stories_sql(
             chunks.files(TEST_FEATURE_STORIES.name),
-            "stored_tests",
+            parsed,
             TEST_FEATURE_STORIES.column_names,
         )
     else:
@@ -313,7 +401,7 @@ def _merge_listed(
         stories = f"SELECT * FROM {TEST_FEATURE_STORIES.name} WHERE false"
     report.merges[TESTS.name] = merge(con, TESTS, tests, update_columns=TEST_UPDATE_COLUMNS)
     of_stored_tests = (
-        f"customer_id = {sql_literal(customer_id)} AND test_id IN (SELECT id FROM stored_tests)"
+        f"customer_id = {sql_literal(customer_id)} AND test_id IN (SELECT id FROM {parsed})"
     )
     report.merges[TEST_FEATURES.name] = merge(
         con, TEST_FEATURES, features, delete_where=of_stored_tests

@@ -118,16 +118,45 @@ def _test_problem() -> tuple[str, str]:
     )
 
 
-def checked_tests_sql(listed: str) -> str:
-    """`listed` with each record's problem (`problem_field`, `problem_value`; NULL when the
-    record is good), checked once for both the `tests` rows and the test feature items of a
-    chunk (`checked=True` there): the check of every test feature's id reads the whole
-    features array and was a third of a chunk's SQL when both computed it."""
+def raw_hash_sql(test: str) -> str:
+    """The `tests.raw_hash` of a listed test: a 64-bit hash of its JSON text, as stored."""
+    return f"hash(CAST({test} AS VARCHAR))"
+
+
+def checked_tests_sql(listed: str, known: str | None = None) -> str:
+    """`listed` with, per record, `unchanged` and its problem (`problem_field`,
+    `problem_value`; NULL when the record is good), checked once for both the `tests` rows
+    and the test feature items of a chunk (`checked=True` there): the check of every test
+    feature's id reads the whole features array and was a third of a chunk's SQL when both
+    computed it.
+
+    `known(id, raw_hash)`: the tests stored already. A record with the same id and the same
+    `raw_hash` is `unchanged`: it was good when stored, so it is neither parsed nor checked
+    again (the rows it would give are the stored ones); the caller leaves it out of the rows.
+    """
     field, value = _test_problem()
-    return (
-        f"SELECT * EXCLUDE (f), {field} AS problem_field, {value} AS problem_value "
-        f"FROM ({_with_fields(listed)})"
+    if known is None:
+        return (
+            f"SELECT * EXCLUDE (f), false AS unchanged, {field} AS problem_field, "
+            f"{value} AS problem_value FROM ({_with_fields(listed)})"
+        )
+    listed_id = json_id("json_extract(l.test, '$.id')")
+    marked = (
+        f"SELECT l.*, k.id IS NOT NULL AS unchanged FROM {listed} AS l "
+        f"LEFT JOIN {known} AS k ON k.raw_hash = {raw_hash_sql('l.test')} AND k.id = {listed_id}"
     )
+    # CASE evaluates its branch for the rows that take it only: unchanged records skip the parse
+    return (
+        f"SELECT * EXCLUDE (f), CASE WHEN NOT unchanged THEN {field} END AS problem_field, "
+        f"CASE WHEN NOT unchanged THEN {value} END AS problem_value FROM ("
+        f"SELECT *, CASE WHEN NOT unchanged THEN json_transform(test, {literal(_TEST_FIELDS)}) "
+        f"END AS f FROM ({marked}))"
+    )
+
+
+def changed_records(checked: str) -> str:
+    """The records of a `checked_tests_sql` relation that are not `unchanged`."""
+    return f"(SELECT * FROM {checked} WHERE NOT unchanged)"
 
 
 def test_rows_sql(
@@ -178,7 +207,8 @@ SELECT
     {timestamptz_literal(synced_at)} AS synced_at,
     CAST(NULL AS TIMESTAMPTZ) AS bugs_synced_at,
     CAST(NULL AS BOOLEAN) AS bugs_synced_final,
-    CAST(test AS JSON) AS raw
+    CAST(test AS JSON) AS raw,
+    {raw_hash_sql("test")} AS raw_hash
     {kept if place else ""}
 FROM checked
 {"" if place else kept}
@@ -338,7 +368,7 @@ _LAST_ITEM = (
 )
 
 
-def _parquet(files: Sequence[str | Path]) -> str:
+def parquet_relation(files: Sequence[str | Path]) -> str:
     return "read_parquet([" + ", ".join(literal(str(f)) for f in files) + "])"
 
 
@@ -348,7 +378,7 @@ def chosen_tests_sql(files: Sequence[str | Path], selection: str, columns: Seque
     is the one the listing chose the record under."""
     selected = ", ".join("s.product_id" if c == "product_id" else f"t.{c}" for c in columns)
     return (
-        f"SELECT {selected} FROM {_parquet(files)} AS t "
+        f"SELECT {selected} FROM {parquet_relation(files)} AS t "
         f"JOIN {selection} AS s ON t.page_file = s.filename AND t.position = s.position "
         f"WHERE t.problem_field IS NULL"
     )
@@ -362,7 +392,7 @@ def chosen_test_features_sql(
     `selection` holds only good records (see `rejected_tests_sql`)."""
     selected = ", ".join(f"t.{c}" for c in columns)
     return (
-        f"SELECT {selected} FROM {_parquet(files)} AS t "
+        f"SELECT {selected} FROM {parquet_relation(files)} AS t "
         f"SEMI JOIN {selection} AS s ON t.page_file = s.filename AND t.position = s.position "
         + _LAST_ITEM.format(id="t.id", file="t.page_file")
     )
@@ -376,7 +406,7 @@ def chosen_test_feature_stories_sql(
     one row per (test feature, story): the last listed."""
     selected = ", ".join(f"t.{c}" for c in columns)
     return (
-        f"SELECT {selected} FROM {_parquet(files)} AS t "
+        f"SELECT {selected} FROM {parquet_relation(files)} AS t "
         f"SEMI JOIN {selection} AS s ON t.page_file = s.filename AND t.position = s.position "
         "QUALIFY row_number() OVER (PARTITION BY t.test_feature_id, t.user_story_id ORDER BY "
         "t.page_file DESC, t.position DESC, t.item_position DESC, t.story_position DESC) = 1"
@@ -389,7 +419,7 @@ def rejected_tests_sql(test_files: Sequence[str | Path], selection: str) -> str:
     with `place`."""
     return f"""
 SELECT s.*, t.problem_field AS field, t.problem_value AS value
-FROM {_parquet(test_files)} AS t
+FROM {parquet_relation(test_files)} AS t
 JOIN {selection} AS s ON t.page_file = s.filename AND t.position = s.position
 WHERE t.problem_field IS NOT NULL
 """

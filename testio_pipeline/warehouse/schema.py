@@ -153,9 +153,12 @@ TESTS = TableSpec(
         ("bugs_synced_at", "TIMESTAMPTZ"),
         ("bugs_synced_final", "BOOLEAN"),
         ("raw", "JSON"),
+        # the sync's own: a test listed again with the same hash is not parsed again
+        ("raw_hash", "UBIGINT"),
     ),
     column_descriptions={
         "id": "Exploratory test (test cycle) id.",
+        "raw_hash": "DuckDB hash() of `raw` as listed; the next sync skips re-parsing an unchanged test (and its features and stories) by it.",
         "section_id": "Section the test ran in.",
         "title": "Test title.",
         "status": "initialized, waiting, running, locked, customer_finalized, archived, cancelled (unknown values kept).",

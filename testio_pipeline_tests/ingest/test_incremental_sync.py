@@ -3,6 +3,8 @@ full sync; options narrow or widen what a run fetches."""
 
 from __future__ import annotations
 
+import duckdb
+
 from testio_pipeline.testio.simulator import Simulator, SimulatorConfig
 from testio_pipeline_tests.ingest.harness import (
     assert_tables_equal,
@@ -133,3 +135,46 @@ def test_nightly_full_refresh_removes_what_incremental_runs_cannot_see(tmp_path)
         assert query(account.db_path, stale) == [(0,)]
         assert query(account.db_path, "SELECT count(*) FROM tests WHERE id = 999000002") == [(0,)]
         assert_warehouse_matches(account.db_path, sim.ground_truth())
+
+
+def test_a_test_listed_again_unchanged_is_not_parsed_again_and_a_changed_one_is(tmp_path):
+    sim = Simulator(SimulatorConfig(size="small", seed=15))
+    with served(sim, tmp_path / "testio.duckdb") as account:
+        account.materialize()
+        stored_features = query(account.db_path, "SELECT count(*) FROM test_features")[0][0]
+
+        # nothing changed: every test is recognised by its raw_hash, so no test feature or
+        # story is parsed or compared again (the merges see none of them)
+        again = account.materialize()
+        tests = materialization_metadata(again, "tests")
+        assert tests["unchanged"] == len(sim.ground_truth().tests) and tests["updated"] == 0
+        assert materialization_metadata(again, "test_features")["unchanged"] == 0
+        assert materialization_metadata(again, "test_feature_stories")["unchanged"] == 0
+        assert query(account.db_path, "SELECT count(*) FROM test_features")[0][0] == stored_features
+
+        # some tests change (status, features): exactly those are parsed and merged again
+        sim.advance(days=3)
+        later = account.materialize(catalog_ttl_minutes=0)
+        assert_warehouse_matches(account.db_path, sim.ground_truth())
+        changed = materialization_metadata(later, "tests")
+        assert 0 < changed["inserted"] + changed["updated"] < len(sim.ground_truth().tests)
+        assert changed["unchanged"] > 0
+
+        # a full refresh parses every test again
+        refresh = account.materialize(full_refresh=True)
+        assert materialization_metadata(refresh, "test_features")["unchanged"] > 0
+        assert_warehouse_matches(account.db_path, sim.ground_truth())
+
+
+def test_an_unchanged_test_listed_under_another_product_moves_there(tmp_path):
+    sim = Simulator(SimulatorConfig(size="small", seed=16))
+    with served(sim, tmp_path / "testio.duckdb") as account:
+        account.materialize()
+        # as if an earlier listing had put the test under another product
+        test_id, product_id = query(account.db_path, "SELECT id, product_id FROM tests LIMIT 1")[0]
+        with duckdb.connect(str(account.db_path)) as con:
+            con.execute("UPDATE tests SET product_id = -1 WHERE id = ?", [test_id])
+        again = account.materialize()
+        assert materialization_metadata(again, "tests")["updated"] == 1
+        moved = query(account.db_path, "SELECT product_id FROM tests WHERE id = ?", [test_id])
+        assert moved == [(product_id,)]
