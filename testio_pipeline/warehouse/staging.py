@@ -31,6 +31,7 @@ _SEQUENCE = "_staged_seq"
 # the Python values a column of each DuckDB type accepts (None is NULL everywhere)
 _SCALAR_TYPES: dict[str, tuple[type, ...]] = {
     "BIGINT": (int,),
+    "UBIGINT": (int,),
     "INTEGER": (int,),
     "VARCHAR": (str,),
     "BOOLEAN": (bool,),
