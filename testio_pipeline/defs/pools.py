@@ -61,7 +61,6 @@ class PooledWarehouse:
     def __init__(self, warehouse: Any, context: dg.AssetExecutionContext) -> None:
         self._warehouse = warehouse
         self._context = context
-        self.customer_id: int = warehouse.customer_id
 
     def __getattr__(self, name: str) -> Any:
         # everything but opening a connection (settings such as the memory budget) is the

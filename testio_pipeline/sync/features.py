@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import duckdb
+
+from testio_pipeline.sync.quarantine import replace_problems, skipped_raw_record
 from testio_pipeline.sync.report import (
     ClientFactory,
     SyncFailure,
@@ -23,8 +26,11 @@ from testio_pipeline.sync.report import (
 )
 from testio_pipeline.testio import models
 from testio_pipeline.testio.client import FeatureCatalog
-from testio_pipeline.sync.quarantine import replace_problems, skipped_raw_record
-from testio_pipeline.testio.errors import TestIOError, TestIOResponseError, token_refused
+from testio_pipeline.testio.errors import (
+    TestIOError,
+    TestIOResponseError,
+    token_refused,
+)
 from testio_pipeline.testio.settings import PRODUCT_FEATURES_PATH
 from testio_pipeline.warehouse.merge import merge
 from testio_pipeline.warehouse.schema import FEATURE_CATALOG_SYNCS, FEATURES, PRODUCTS
@@ -44,16 +50,23 @@ def stored_products(
 ) -> list[StoredProduct]:
     """The products the `products` asset stored, with when their catalog was last synced."""
     with warehouse.read(log) as con:
-        rows = con.execute(
-            f"""
-            SELECT p.id, p.raw, s.synced_at
-            FROM {PRODUCTS.name} p
-            LEFT JOIN {FEATURE_CATALOG_SYNCS.name} s
-              ON s.customer_id = p.customer_id AND s.product_id = p.id
-            WHERE p.customer_id = {sql_literal(warehouse.customer_id)}
-            ORDER BY p.id
-            """
-        ).fetchall()
+        return products_on(con, warehouse.customer_id, product_ids)
+
+
+def products_on(
+    con: duckdb.DuckDBPyConnection, customer_id: int, product_ids: list[int] | None
+) -> list[StoredProduct]:
+    """`stored_products` on an open connection (a step that reads more in the same turn)."""
+    rows = con.execute(
+        f"""
+        SELECT p.id, p.raw, s.synced_at
+        FROM {PRODUCTS.name} p
+        LEFT JOIN {FEATURE_CATALOG_SYNCS.name} s
+          ON s.customer_id = p.customer_id AND s.product_id = p.id
+        WHERE p.customer_id = {sql_literal(customer_id)}
+        ORDER BY p.id
+        """
+    ).fetchall()
     wanted = set(product_ids or [])
     return [
         StoredProduct(id=pid, raw=json.loads(raw), catalog_synced_at=synced_at)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from testio_pipeline.sync.features import stored_products
+from testio_pipeline.sync.features import products_on
 from testio_pipeline.sync.parsed_bodies import finish_parsing
 from testio_pipeline.sync.quarantine import replace_problems
 from testio_pipeline.sync.report import (
@@ -170,69 +170,53 @@ def sync_tests(
     Only a refused token, or every product failing, fails the step.
     """
     report = SyncReport()
-    products = [p.id for p in stored_products(warehouse, product_ids, log)]
     customer_id = warehouse.customer_id
     synced_at = utc_now()
     budget = MemoryBudget(warehouse.memory_budget_mb)
     with StagedBodies("tests") as stage:
-        # a full refresh parses every test again, whatever it was
-        known = None if full_refresh else _write_known_tests(warehouse, stage.directory, log)
+        # one DuckDB turn before the fetch: the products to list and, unless a full refresh
+        # parses every test again, the tests stored already
+        with warehouse.read(log) as con:
+            products = [p.id for p in products_on(con, customer_id, product_ids)]
+            known = None if full_refresh else _write_known_tests(con, customer_id, stage.directory)
         with _test_chunks(stage, customer_id, synced_at, budget, known, log) as chunks:
-            report = _sync_listed(
-                make_client, warehouse, stage, chunks, products, customer_id, budget,
-                run_id=run_id, full_refresh=full_refresh, report=report, log=log,
-            )
+            stage.on_file(chunks.add)
+            listing = asyncio.run(_list_tests(make_client, products, stage, report, log))
+            report.notes["tests_listed"] = len(listing.chosen)
+            report.notes["products_listed"] = len(products) - len(listing.errors)
+            finish_parsing(stage, chunks, report, "tests_parse_wait_s")
+            with warehouse.write(log) as con:
+                configure_memory(
+                    con,
+                    memory_limit_bytes=budget.write_limit_bytes,
+                    temp_directory=stage.directory / SPILL_DIRECTORY,
+                )
+                listing.write_selection(con, "listed_tests")
+                report.skipped.extend(
+                    _quarantine_rejected(con, chunks, "listed_tests", "stored_tests")
+                )
+                as_stored = _set_aside_unchanged(
+                    con, chunks, customer_id, "stored_tests", "parsed_tests"
+                )
+                with within_budget(budget, "the merge of the tests"):
+                    _merge_listed(con, chunks, customer_id, report, "parsed_tests")
+                report.merges[TESTS.name] += as_stored
+                if full_refresh and listing.complete:
+                    deleted = _delete_vanished_tests(con, customer_id, sorted(listing.complete))
+                    report.merges[TESTS.name] += MergeCounts(deleted=deleted)
+                replace_problems(
+                    con,
+                    customer_id=customer_id,
+                    run_id=run_id,
+                    asset=TESTS.name,
+                    skipped=report.skipped,
+                    failures=report.failures,
+                    attempted_products=products,
+                )
+                report.row_counts[TESTS.name] = count_rows(con, TESTS.name, customer_id)
+                for table in (TEST_FEATURES, TEST_FEATURE_STORIES):
+                    report.row_counts[table.name] = count_rows(con, table.name, customer_id)
     return report.finish()
-
-
-def _sync_listed(
-    make_client: ClientFactory,
-    warehouse: Warehouse,
-    stage: StagedBodies,
-    chunks: ParquetChunks,
-    products: list[int],
-    customer_id: int,
-    budget: MemoryBudget,
-    *,
-    run_id: str,
-    full_refresh: bool,
-    report: SyncReport,
-    log: logging.Logger | None,
-) -> SyncReport:
-    """List every product's tests into `stage` (converted by `chunks`), then merge them."""
-    stage.on_file(chunks.add)
-    listing = asyncio.run(_list_tests(make_client, products, stage, report, log))
-    report.notes["tests_listed"] = len(listing.chosen)
-    report.notes["products_listed"] = len(products) - len(listing.errors)
-    finish_parsing(stage, chunks, report, "tests_parse_wait_s")
-    with warehouse.write(log) as con:
-        configure_memory(
-            con,
-            memory_limit_bytes=budget.write_limit_bytes,
-            temp_directory=stage.directory / SPILL_DIRECTORY,
-        )
-        listing.write_selection(con, "listed_tests")
-        report.skipped.extend(_quarantine_rejected(con, chunks, "listed_tests", "stored_tests"))
-        as_stored = _set_aside_unchanged(con, chunks, customer_id, "stored_tests", "parsed_tests")
-        with within_budget(budget, "the merge of the tests"):
-            _merge_listed(con, chunks, customer_id, report, "parsed_tests")
-        report.merges[TESTS.name] += as_stored
-        if full_refresh and listing.complete:
-            deleted = _delete_vanished_tests(con, customer_id, sorted(listing.complete))
-            report.merges[TESTS.name] += MergeCounts(deleted=deleted)
-        replace_problems(
-            con,
-            customer_id=customer_id,
-            run_id=run_id,
-            asset=TESTS.name,
-            skipped=report.skipped,
-            failures=report.failures,
-            attempted_products=products,
-        )
-        report.row_counts[TESTS.name] = count_rows(con, TESTS.name, customer_id)
-        for table in (TEST_FEATURES, TEST_FEATURE_STORIES):
-            report.row_counts[table.name] = count_rows(con, table.name, customer_id)
-    return report
 
 
 # test pages with their features' stories (the 2026 API) parse into ~20x their size in
@@ -246,16 +230,15 @@ UNCHANGED_TESTS = "unchanged_tests"
 KNOWN_TESTS_FILE = "known_tests.parquet"
 
 
-def _write_known_tests(warehouse: Warehouse, directory: Path, log: logging.Logger | None) -> str:
+def _write_known_tests(con: duckdb.DuckDBPyConnection, customer_id: int, directory: Path) -> str:
     """(id, raw_hash) of the customer's stored tests as a Parquet file in `directory`, for the
     chunks to recognise the records that did not change (`checked_tests_sql`); its relation."""
     path = directory / KNOWN_TESTS_FILE
-    with warehouse.read(log) as con:
-        con.execute(
-            f"COPY (SELECT id, raw_hash FROM {TESTS.name} WHERE customer_id = "
-            f"{sql_literal(warehouse.customer_id)} AND raw_hash IS NOT NULL) "
-            f"TO {sql_literal(str(path))} (FORMAT parquet)"
-        )
+    con.execute(
+        f"COPY (SELECT id, raw_hash FROM {TESTS.name} WHERE customer_id = "
+        f"{sql_literal(customer_id)} AND raw_hash IS NOT NULL) "
+        f"TO {sql_literal(str(path))} (FORMAT parquet)"
+    )
     return f"read_parquet({sql_literal(str(path))})"
 
 

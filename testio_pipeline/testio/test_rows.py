@@ -136,15 +136,13 @@ def checked_tests_sql(listed: str, known: str | None = None) -> str:
     """
     field, value = _test_problem()
     if known is None:
-        return (
-            f"SELECT * EXCLUDE (f), false AS unchanged, {field} AS problem_field, "
-            f"{value} AS problem_value FROM ({_with_fields(listed)})"
+        marked = f"SELECT *, false AS unchanged FROM {listed}"
+    else:
+        listed_id = json_id("json_extract(l.test, '$.id')")
+        marked = (
+            f"SELECT l.*, k.id IS NOT NULL AS unchanged FROM {listed} AS l LEFT JOIN {known} AS k "
+            f"ON k.raw_hash = {raw_hash_sql('l.test')} AND k.id = {listed_id}"
         )
-    listed_id = json_id("json_extract(l.test, '$.id')")
-    marked = (
-        f"SELECT l.*, k.id IS NOT NULL AS unchanged FROM {listed} AS l "
-        f"LEFT JOIN {known} AS k ON k.raw_hash = {raw_hash_sql('l.test')} AND k.id = {listed_id}"
-    )
     # CASE evaluates its branch for the rows that take it only: unchanged records skip the parse
     return (
         f"SELECT * EXCLUDE (f), CASE WHEN NOT unchanged THEN {field} END AS problem_field, "
