@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/benchmark.py --size large --latency-ms 50 --in-flight 20 --repeat 3
     .venv/bin/python scripts/benchmark.py --sizes medium,large,2x,4x,10x --repeat 1
+    .venv/bin/python scripts/benchmark.py --fixed-cost --repeat 5
 
 With `--sizes` it runs the full, no-change and +24 h syncs at each size (`2x` is twice
 `large`, or a float scale where `small` is 1) and prints per size wall, request floor, peak
@@ -290,6 +291,10 @@ def main() -> None:
     parser.add_argument("--peers", action="store_true",
                         help="instead: the main job beside dlt's rest_api source and testio-mcp, "
                              "full and no-change (scripts/peers/compare.py; writes peers.json)")
+    parser.add_argument("--fixed-cost", action="store_true",
+                        help="instead: the main job and the analytics group with nothing new, "
+                             "whole CLI processes, embedded simulator at --size (default there: "
+                             "small) (scripts/fixed_cost.py; writes fixed-cost.json)")
     args = parser.parse_args()
     if args.peers:
         from peers.compare import compare_with_peers  # scripts/peers/, beside this file
@@ -298,6 +303,12 @@ def main() -> None:
         return
     if args.sizes:
         run_sizes(args)
+        return
+    if args.fixed_cost:
+        from fixed_cost import measure_fixed_cost  # scripts/, beside this file
+
+        size = args.size if "--size" in sys.argv else "small"
+        measure_fixed_cost(size, args.repeat, ROOT / "bench-results" / "fixed-cost.json")
         return
 
     rows: list[dict] = []

@@ -32,7 +32,6 @@ from testio_pipeline.testio.errors import (
     TestIOResponseError,
 )
 from testio_pipeline.testio.feature_catalog import FeatureCatalog, merge_feature_listings
-from testio_pipeline.testio.http import AiohttpTransport
 from testio_pipeline.testio.models import required_id, section_layout
 from testio_pipeline.testio.pagination import SkippedRecord, iter_test_pages
 from testio_pipeline.testio.retries import AttemptCounter, RetryingGetter, RetryPolicy, Sleep
@@ -101,6 +100,10 @@ class TestIOClient:
         # the network goes through aiohttp's pool (see `http.py`: a fraction of httpcore's CPU per
         # request), sized to the request slots; an injected transport (simulator, mock) replaces it
         if transport is None:
+            # imported here: aiohttp is a tenth of a second of every process's start-up (the
+            # UI's code server, a run on the embedded simulator) that only the network needs
+            from testio_pipeline.testio.http import AiohttpTransport
+
             transport = AiohttpTransport(
                 max_connections=max_in_flight, max_body_bytes=max_response_bytes
             )

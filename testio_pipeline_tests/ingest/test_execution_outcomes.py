@@ -66,7 +66,7 @@ def test_2026_outcomes_match_ground_truth_and_follow_the_tests(tmp_path):
             for e in result.get_asset_check_evaluations()
             if e.asset_key.to_user_string() == "test_feature_stories"
         }
-        assert story_checks == {"primary_key_unique": True, "customer_id_not_null": True}
+        assert story_checks == {"keyed_by_customer": True}
         meta = materialization_metadata(result, "test_feature_stories")
         assert meta["dagster/row_count"] == len(sim.ground_truth().test_feature_stories) > 0
         statuses = {row[0] for row in _outcomes(account.db_path).values()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from testio_pipeline.defs.checks.ingest import CHECKS
+from testio_pipeline.defs.checks.ingest import CHECKS, KEYED_BY_CUSTOMER
 from testio_pipeline.warehouse import quality
 from testio_pipeline.warehouse.schema import BUGS, TESTS, ensure_schema
 
@@ -22,11 +22,11 @@ def con(tmp_path):
     connection.close()
 
 
-def test_every_ingest_table_has_key_and_customer_checks():
+def test_every_ingest_table_has_its_key_and_customer_check():
     covered = {(c.spec.asset_key.to_user_string(), c.spec.name) for c in CHECKS}
-    for table in ("products", "features", "tests", "test_features", "bugs", "users"):
-        assert (table, "primary_key_unique") in covered
-        assert (table, "customer_id_not_null") in covered
+    for table in ("products", "features", "tests", "test_features", "test_feature_stories",
+                  "bugs", "users"):
+        assert (table, KEYED_BY_CUSTOMER) in covered
 
 
 def test_bug_of_an_unknown_test_fails_the_reference_check(con):
@@ -57,3 +57,7 @@ def test_duplicate_keys_and_null_customers_are_found_in_a_table_without_constrai
     assert quality.duplicate_keys(con, BUGS) == 1
     assert quality.null_customer_ids(con, BUGS.name) == 1
     assert quality.duplicate_keys(con, TESTS) == 0
+    passed, metadata = _check("bugs", KEYED_BY_CUSTOMER).evaluate(con)
+    assert not passed
+    assert metadata == {"duplicate_keys": 1, "rows_without_customer": 1}
+    assert _check("tests", KEYED_BY_CUSTOMER).evaluate(con)[0]
