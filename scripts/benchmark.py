@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/benchmark.py --size large --latency-ms 50 --in-flight 20 --repeat 3
     .venv/bin/python scripts/benchmark.py --sizes medium,large,2x,4x,10x --repeat 1
-    .venv/bin/python scripts/benchmark.py --fixed-cost --repeat 5
+    .venv/bin/python scripts/benchmark.py --fixed-cost --repeat 5 [--postgres]
 
 With `--sizes` it runs the full, no-change and +24 h syncs at each size (`2x` is twice
 `large`, or a float scale where `small` is 1) and prints per size wall, request floor, peak
@@ -295,6 +295,9 @@ def main() -> None:
                         help="instead: the main job and the analytics group with nothing new, "
                              "whole CLI processes, embedded simulator at --size (default there: "
                              "small) (scripts/fixed_cost.py; writes fixed-cost.json)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="with --fixed-cost: on deploy/dagster.yaml's Postgres instance "
+                             "(a server started for the measurement)")
     args = parser.parse_args()
     if args.peers:
         from peers.compare import compare_with_peers  # scripts/peers/, beside this file
@@ -308,7 +311,8 @@ def main() -> None:
         from fixed_cost import measure_fixed_cost  # scripts/, beside this file
 
         size = args.size if "--size" in sys.argv else "small"
-        measure_fixed_cost(size, args.repeat, ROOT / "bench-results" / "fixed-cost.json")
+        name = "fixed-cost-postgres.json" if args.postgres else "fixed-cost.json"
+        measure_fixed_cost(size, args.repeat, ROOT / "bench-results" / name, args.postgres)
         return
 
     rows: list[dict] = []

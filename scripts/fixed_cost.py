@@ -10,10 +10,15 @@ and the embedded simulator (`small` by default, in-process, no latency):
   3. `--select group:analytics` `--repeat` times,
   4. `python -c "import testio_pipeline.definitions"` `--repeat` times,
 
-and prints medians: process wall, the run as the event log saw it (run start to end), the
-steps (first step start to last step end), what came before the run (interpreter, Dagster CLI,
-imports, run creation), and the number of events the run stored. A run that failed prints
-FAILED and no time.
+and prints medians: process wall, the run as the event log saw it (from its creation to its
+end), the steps (first step start to last step end), what came before the run (interpreter,
+Dagster CLI, imports) and after it (exit), and the number of events the run stored. A run that
+failed prints FAILED and no time.
+
+Every event is a write to the instance's storage, and with SQLite storage (the project's
+`.dagster/dagster.yaml`) each write opens its database anew. `--postgres` runs the same
+commands on the Postgres instance of a deployment (`deploy/dagster.yaml`) against a real
+server started for the measurement (Debian's `postgresql`, installed by `scripts/setup`).
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ def _last_run(home: Path) -> dict:
     import dagster as dg
     from dagster._core.storage.dagster_run import RunsFilter
 
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance:  # env: the run's own
         run = instance.get_runs(filters=RunsFilter(), limit=1)[0]
         records = instance.get_records_for_run(run.run_id).records
         events = [r.event_log_entry for r in records]
@@ -90,10 +95,10 @@ def _cell(value) -> str:
     return "FAILED" if value is None else str(value)
 
 
-def markdown(rows: list[dict], size: str, repeat: int, import_s: float) -> str:
+def markdown(rows: list[dict], size: str, repeat: int, import_s: float, settings: str) -> str:
     lines = [
-        f"`{size}`, in-process simulator, median of {repeat} whole processes "
-        f"(import of the definitions alone: {import_s:.2f} s)",
+        f"`{size}`, in-process simulator, instance `{settings}`, median of {repeat} whole "
+        f"processes (import of the definitions alone: {import_s:.2f} s)",
         "",
         "| command | wall (s) | before the run (s) | run (s) | steps (s) | events stored |",
         "|---|---|---|---|---|---|",
@@ -109,14 +114,29 @@ def markdown(rows: list[dict], size: str, repeat: int, import_s: float) -> str:
     return "\n".join(lines)
 
 
-def measure_fixed_cost(size: str, repeat: int, out: Path) -> None:
+def measure_fixed_cost(size: str, repeat: int, out: Path, postgres: bool = False) -> None:
+    if not postgres:
+        _measure(size, repeat, out, ROOT / ".dagster" / "dagster.yaml", {})
+        return
+    sys.path.insert(0, str(ROOT))
+    from testio_pipeline_tests.deploy.postgres import running_postgres
+
+    with running_postgres() as server:
+        _measure(size, repeat, out, ROOT / "deploy" / "dagster.yaml", server.environment())
+
+
+def _measure(size: str, repeat: int, out: Path, instance_yaml: Path, extra_env: dict) -> None:
+    settings = str(instance_yaml.relative_to(ROOT))
+    print(f"instance settings: {settings}", flush=True)
+    # this process reads each run back from the same instance
+    os.environ.update(extra_env)
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "dagster_home"
         home.mkdir()
-        shutil.copy(ROOT / ".dagster" / "dagster.yaml", home / "dagster.yaml")
+        shutil.copy(instance_yaml, home / "dagster.yaml")
         env = {k: v for k, v in os.environ.items() if not k.startswith("TESTIO_")}
         env.update(DAGSTER_HOME=str(home), TESTIO_SIMULATOR_SIZE=size,
-                   TESTIO_DUCKDB_PATH=str(Path(tmp) / "testio.duckdb"))
+                   TESTIO_DUCKDB_PATH=str(Path(tmp) / "testio.duckdb"), **extra_env)
         first = _dagster(home, env, "*")
         print(f"first run (full sync of {size}): "
               + (f"{first['wall_s']:.2f} s" if first["success"] else "FAILED"), flush=True)
@@ -131,5 +151,7 @@ def measure_fixed_cost(size: str, repeat: int, out: Path) -> None:
             _row("analytics group alone (`--select group:analytics`)", analytics_runs)]
     import_s = statistics.median(imports)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"size": size, "rows": rows, "import_s": import_s}, indent=2))
-    print(markdown(rows, size, repeat, import_s))
+    out.write_text(json.dumps(
+        {"size": size, "instance": settings, "rows": rows, "import_s": import_s}, indent=2
+    ))
+    print(markdown(rows, size, repeat, import_s, settings))

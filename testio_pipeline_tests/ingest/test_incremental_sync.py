@@ -178,3 +178,30 @@ def test_an_unchanged_test_listed_under_another_product_moves_there(tmp_path):
         assert materialization_metadata(again, "tests")["updated"] == 1
         moved = query(account.db_path, "SELECT product_id FROM tests WHERE id = ?", [test_id])
         assert moved == [(product_id,)]
+
+
+def test_a_stored_test_served_broken_later_is_parsed_quarantined_and_keeps_its_row(tmp_path):
+    # the unchanged-test skip trusts a record's hash: a broken record hashes differently, so it
+    # is parsed, found broken and quarantined like on a first sync, and its stored row stays
+    sim = Simulator(SimulatorConfig(size="small", seed=17))
+    with served(sim, tmp_path / "testio.duckdb") as account:
+        account.materialize()
+        victim = min(sim.ground_truth().tests)
+        # the test is not final: the bugs step stamps its bugs_synced_at on every run
+        row = "SELECT * EXCLUDE (bugs_synced_at) FROM tests WHERE id = ?"
+        stored = query(account.db_path, row, [victim])
+        sim.hostile.test_fields[victim] = {"start_at": "20/11/2025 12:00"}
+
+        broken = account.materialize()
+        assert materialization_metadata(broken, "tests")["unchanged"] == len(sim.ground_truth().tests) - 1
+        skipped = "SELECT asset, record_id, field, raw_value FROM skipped_records"
+        assert query(account.db_path, skipped) == [
+            ("tests", victim, "start_at", '"20/11/2025 12:00"')
+        ]
+        assert query(account.db_path, row, [victim]) == stored
+
+        # served correctly again: recognised as the record stored, and the quarantine is lifted
+        sim.hostile.clear()
+        account.materialize()
+        assert query(account.db_path, skipped) == []
+        assert_warehouse_matches(account.db_path, sim.ground_truth())
