@@ -10,6 +10,16 @@ nobody is ever refused. A run that fails part way publishes nothing.
 
 The copy is a reflink (`FICLONE`: instant, shares the blocks) where the file system offers
 one (btrfs, xfs), else a kernel copy (`shutil.copyfile`, sendfile). No Dagster here.
+
+Compaction: DuckDB does not give back the blocks of rewritten row groups; it marks them free
+and reuses some. Measured on `medium` (24 syncs 4 h apart): the file grew from 38 to 77 MB
+while a fresh copy of the same data is 38 MB (107 of 293 blocks free, the rest half-filled
+row groups). Every run frees blocks (the analytics tables are rebuilt), and the next run
+reuses them, so a free share alone is no reason to rewrite on every sync: a rewrite costs
+~0.9 s on `medium` against ~0.08 s for the copy. The nightly full reconciliation therefore
+passes `compact_free_share`: when more of the working file's blocks than that are free, the
+file is first rewritten (`COPY FROM DATABASE` into a new file, renamed over it) and the
+compact file is what gets published.
 """
 
 from __future__ import annotations
@@ -27,12 +37,16 @@ from typing import Any
 import duckdb
 
 from testio_pipeline.warehouse.connection import open_for_write, write_transaction
+from testio_pipeline.warehouse.memory import configure_memory
+from testio_pipeline.warehouse.merge_changes import ident
 from testio_pipeline.warehouse.schema import SYNC_RUNS
 from testio_pipeline.warehouse.sql_values import sql_literal
 
 # <linux/fs.h>: clone a whole file (a reflink) on file systems that share blocks
 FICLONE = 0x40049409
 WORK_DIRECTORY = ".work"
+# a compacting publish rewrites the working file when more than this share of its blocks is free
+COMPACT_FREE_SHARE = 0.3
 
 
 def working_path_for(published: str | os.PathLike[str]) -> Path:
@@ -47,7 +61,7 @@ class Published:
     path: Path
     size_mb: float
     seconds: float
-    method: str  # "reflink" or "copy"
+    method: str  # "reflink" or "copy", after "compacted, " when the file was rewritten first
 
 
 def adopt_published(working: Path, published: Path) -> bool:
@@ -94,11 +108,24 @@ def record_sync_run(
         )
 
 
-def publish(working: Path, published: Path, *, lock_wait_seconds: float) -> Published:
-    """Checkpoint `working` and put a copy of it at `published` atomically."""
+def publish(
+    working: Path,
+    published: Path,
+    *,
+    lock_wait_seconds: float,
+    compact_free_share: float | None = None,
+    memory_limit_bytes: int | None = None,
+) -> Published:
+    """Checkpoint `working` and put a copy of it at `published` atomically. With
+    `compact_free_share`, a working file with a larger share of free blocks is compacted first
+    (`compact`, DuckDB bounded by `memory_limit_bytes`)."""
     started = time.perf_counter()
     with open_for_write(working, lock_wait_seconds=lock_wait_seconds) as con:
         con.execute("CHECKPOINT")
+        free_share = free_block_share(con)
+    compacted = compact_free_share is not None and free_share > compact_free_share
+    if compacted:
+        compact(working, memory_limit_bytes=memory_limit_bytes)
     published.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(published)
     temporary = published.with_name(f".{published.name}.{os.getpid()}.publishing")
@@ -109,8 +136,47 @@ def publish(working: Path, published: Path, *, lock_wait_seconds: float) -> Publ
         published,
         round(published.stat().st_size / 2**20, 1),
         round(time.perf_counter() - started, 3),
-        method,
+        f"compacted, {method}" if compacted else method,
     )
+
+
+def free_block_share(con: duckdb.DuckDBPyConnection) -> float:
+    """The share of the open database file's blocks that hold nothing (after a checkpoint)."""
+    total, free = con.execute(
+        "SELECT total_blocks, free_blocks FROM pragma_database_size() "
+        "WHERE database_name = current_database()"
+    ).fetchone()
+    return free / total if total else 0.0
+
+
+def compact(working: Path, *, memory_limit_bytes: int | None = None) -> None:
+    """Rewrite `working` without its free blocks: every table, view and constraint copied
+    into a new file (`COPY FROM DATABASE`), renamed over it. A crash leaves the old file."""
+    temporary = working.with_name(f".{working.name}.{os.getpid()}.compacting")
+    spill = working.with_name(f"{temporary.name}.spill")
+    # what a compaction killed half way left behind: its new file, its WAL, its spill files
+    for leftover in working.parent.glob(f".{working.name}.*.compacting*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    with duckdb.connect(str(temporary)) as con:
+        if memory_limit_bytes is not None:
+            configure_memory(
+                con,
+                memory_limit_bytes=memory_limit_bytes,
+                temp_directory=spill,
+            )
+        new = con.execute("SELECT current_database()").fetchone()[0]
+        con.execute(f"ATTACH {sql_literal(str(working))} AS working (READ_ONLY)")
+        con.execute(f"COPY FROM DATABASE working TO {ident(new)}")
+        con.execute("DETACH working")
+        con.execute("CHECKPOINT")
+    with open(temporary, "rb+") as done:
+        os.fsync(done.fileno())
+    shutil.rmtree(spill, ignore_errors=True)
+    os.replace(temporary, working)
+    _fsync_directory(working.parent)
 
 
 def _copy(source: Path, target: Path) -> str:

@@ -19,8 +19,13 @@ from testio_pipeline.defs.assets.analytics import ANALYTICS_ASSETS
 from testio_pipeline.defs.assets.ingest import INGEST_ASSETS
 from testio_pipeline.defs.metadata import OWNERS
 from testio_pipeline.defs.pools import DUCKDB_WRITER_POOL
-from testio_pipeline.defs.resources import TestIOResource, WarehouseResource
+from testio_pipeline.defs.resources import (
+    SyncOptionsResource,
+    TestIOResource,
+    WarehouseResource,
+)
 from testio_pipeline.warehouse import problems, publish
+from testio_pipeline.warehouse.memory import MemoryBudget
 
 PUBLISH_GROUP = "publish"
 # what a run's materializations say it changed, per asset
@@ -63,12 +68,17 @@ def _status(warehouse: WarehouseResource) -> str:
     deps=[key for asset in [*INGEST_ASSETS, *ANALYTICS_ASSETS] for key in asset.keys],
 )
 def published_warehouse(
-    context: AssetExecutionContext, warehouse: WarehouseResource, testio: TestIOResource
+    context: AssetExecutionContext,
+    warehouse: WarehouseResource,
+    testio: TestIOResource,
+    sync_options: SyncOptionsResource,
 ) -> dg.MaterializeResult:
     """The warehouse file SQL users open (TESTIO_DUCKDB_PATH, `data/testio.duckdb` by default)
     in the DuckDB CLI, notebooks and BI tools: a consistent copy of the pipeline's working
     file, replaced atomically after each sync's last write, so a reader is never refused and
     never blocks a sync. Its `sync_runs` table says which run it holds and how complete it is.
+    A full refresh (the nightly reconciliation) first compacts a working file whose blocks
+    are mostly free (`warehouse/publish.py`).
     With accounts, a run publishes the file its account writes (shared or its own)."""
     bound = bind_account(context, warehouse, testio)
     warehouse, testio = bound.warehouse, bound.testio or testio
@@ -97,6 +107,9 @@ def published_warehouse(
         Path(warehouse.path),
         Path(warehouse.published_path),
         lock_wait_seconds=warehouse.lock_wait_seconds,
+        # the nightly full reconciliation also gives back the space of rewritten row groups
+        compact_free_share=publish.COMPACT_FREE_SHARE if sync_options.full_refresh else None,
+        memory_limit_bytes=MemoryBudget(warehouse.memory_budget_mb).write_limit_bytes,
     )
     context.log.info(
         f"published {done.path} ({done.size_mb} MB, {done.method}) in {done.seconds:.2f} s"
