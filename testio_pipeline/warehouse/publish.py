@@ -38,9 +38,8 @@ import duckdb
 
 from testio_pipeline.warehouse.connection import open_for_write, write_transaction
 from testio_pipeline.warehouse.memory import configure_memory
-from testio_pipeline.warehouse.merge_changes import ident
 from testio_pipeline.warehouse.schema import SYNC_RUNS
-from testio_pipeline.warehouse.sql_values import sql_literal
+from testio_pipeline.warehouse.sql_values import quoted_identifier, sql_literal
 
 # <linux/fs.h>: clone a whole file (a reflink) on file systems that share blocks
 FICLONE = 0x40049409
@@ -62,6 +61,8 @@ class Published:
     size_mb: float
     seconds: float
     method: str  # "reflink" or "copy", after "compacted, " when the file was rewritten first
+    # why a compaction that was due did not happen (the file was published as it was)
+    compaction_error: str | None = None
 
 
 def adopt_published(working: Path, published: Path) -> bool:
@@ -124,8 +125,14 @@ def publish(
         con.execute("CHECKPOINT")
         free_share = free_block_share(con)
     compacted = compact_free_share is not None and free_share > compact_free_share
+    compaction_error = None
     if compacted:
-        compact(working, memory_limit_bytes=memory_limit_bytes)
+        try:
+            compact(working, memory_limit_bytes=memory_limit_bytes)
+        except (duckdb.Error, OSError) as error:
+            # a full disk or too small a budget: the readers still get this run's data
+            compacted, compaction_error = False, f"{type(error).__name__}: {error}"
+            _remove_compaction_leftovers(working)
     published.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(published)
     temporary = published.with_name(f".{published.name}.{os.getpid()}.publishing")
@@ -137,6 +144,7 @@ def publish(
         round(published.stat().st_size / 2**20, 1),
         round(time.perf_counter() - started, 3),
         f"compacted, {method}" if compacted else method,
+        compaction_error,
     )
 
 
@@ -154,12 +162,7 @@ def compact(working: Path, *, memory_limit_bytes: int | None = None) -> None:
     into a new file (`COPY FROM DATABASE`), renamed over it. A crash leaves the old file."""
     temporary = working.with_name(f".{working.name}.{os.getpid()}.compacting")
     spill = working.with_name(f"{temporary.name}.spill")
-    # what a compaction killed half way left behind: its new file, its WAL, its spill files
-    for leftover in working.parent.glob(f".{working.name}.*.compacting*"):
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
+    _remove_compaction_leftovers(working)
     with duckdb.connect(str(temporary)) as con:
         if memory_limit_bytes is not None:
             configure_memory(
@@ -169,7 +172,7 @@ def compact(working: Path, *, memory_limit_bytes: int | None = None) -> None:
             )
         new = con.execute("SELECT current_database()").fetchone()[0]
         con.execute(f"ATTACH {sql_literal(str(working))} AS working (READ_ONLY)")
-        con.execute(f"COPY FROM DATABASE working TO {ident(new)}")
+        con.execute(f"COPY FROM DATABASE working TO {quoted_identifier(new)}")
         con.execute("DETACH working")
         con.execute("CHECKPOINT")
     with open(temporary, "rb+") as done:
@@ -177,6 +180,15 @@ def compact(working: Path, *, memory_limit_bytes: int | None = None) -> None:
     shutil.rmtree(spill, ignore_errors=True)
     os.replace(temporary, working)
     _fsync_directory(working.parent)
+
+
+def _remove_compaction_leftovers(working: Path) -> None:
+    """What a compaction killed or failed half way left: its new file, WAL and spill files."""
+    for leftover in working.parent.glob(f".{working.name}.*.compacting*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def _copy(source: Path, target: Path) -> str:

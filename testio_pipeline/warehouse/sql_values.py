@@ -34,6 +34,11 @@ def sql_literal(value: object) -> str:
     raise TypeError(f"no SQL literal for {type(value).__name__}: {value!r:.80}")
 
 
+def quoted_identifier(name: str) -> str:
+    """Any name as a SQL identifier (a database named after a file like `my-warehouse`)."""
+    return '"' + name.replace("\x00", "\ufffd").replace('"', '""') + '"'
+
+
 def bigint_list(values: Sequence[int] | None) -> str:
     """A `BIGINT[]` literal (empty for None)."""
     return "[" + ", ".join(str(int(v)) for v in values or []) + "]::BIGINT[]"

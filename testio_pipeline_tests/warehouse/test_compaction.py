@@ -36,7 +36,8 @@ def _free_share(path: Path) -> float:
 
 @pytest.fixture
 def working(tmp_path: Path) -> Path:
-    path = tmp_path / ".work" / "testio.duckdb"
+    # a file name that is no plain SQL identifier (the compacted database is named after it)
+    path = tmp_path / ".work" / "testio-warehouse.duckdb"
     with open_for_write(path) as con:
         con.execute(
             f"INSERT INTO bugs (customer_id, id, test_id, title, status) SELECT 1, i, i % 500, "
@@ -63,8 +64,8 @@ def test_a_file_of_mostly_free_blocks_is_compacted_before_it_is_published(
     assert working.stat().st_size == before
 
     # a compaction killed half way left its new file and spill directory behind
-    (working.parent / ".testio.duckdb.999.compacting").write_bytes(b"partial")
-    (working.parent / ".testio.duckdb.999.compacting.spill").mkdir()
+    (working.parent / f".{working.name}.999.compacting").write_bytes(b"partial")
+    (working.parent / f".{working.name}.999.compacting.spill").mkdir()
     done = publish.publish(
         working,
         published,
@@ -79,7 +80,7 @@ def test_a_file_of_mostly_free_blocks_is_compacted_before_it_is_published(
     assert _content(working) == _content(published) == content
     assert _free_share(published) < publish.COMPACT_FREE_SHARE
     # nothing of the compaction is left beside the working file
-    assert sorted(p.name for p in working.parent.iterdir()) == ["testio.duckdb"]
+    assert sorted(p.name for p in working.parent.iterdir()) == [working.name]
     # the compacted file is the warehouse from now on: writable, keys still enforced
     with open_for_write(working) as con, pytest.raises(duckdb.ConstraintException):
         con.execute("INSERT INTO bugs (customer_id, id) VALUES (1, 1)")
@@ -96,3 +97,26 @@ def test_a_lean_file_is_published_as_it_is(working: Path, tmp_path: Path) -> Non
     )
     assert not done.method.startswith("compacted")
     assert working.stat().st_size == before
+
+
+def test_a_compaction_that_fails_publishes_the_file_as_it_is(
+    working: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_for_write(working) as con:
+        con.execute(f"DELETE FROM bugs WHERE id >= {ROWS // 4}")
+        con.execute("CHECKPOINT")
+    content = _content(working)
+
+    def disk_full(path: Path, **_: object) -> None:
+        (path.parent / f".{path.name}.1.compacting").write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publish, "compact", disk_full)
+    published = tmp_path / "testio.duckdb"
+    done = publish.publish(
+        working, published, lock_wait_seconds=5, compact_free_share=publish.COMPACT_FREE_SHARE
+    )
+    assert done.method in ("copy", "reflink")
+    assert "No space left on device" in done.compaction_error
+    assert _content(published) == content
+    assert sorted(p.name for p in working.parent.iterdir()) == [working.name]

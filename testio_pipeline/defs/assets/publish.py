@@ -111,6 +111,12 @@ def published_warehouse(
         compact_free_share=publish.COMPACT_FREE_SHARE if sync_options.full_refresh else None,
         memory_limit_bytes=MemoryBudget(warehouse.memory_budget_mb).write_limit_bytes,
     )
+    if done.compaction_error:
+        context.log.warning(
+            f"the working file was not compacted ({done.compaction_error}); published as it "
+            "was. Raise TESTIO_MEMORY_BUDGET_MB or free disk space; the next nightly run "
+            "tries again."
+        )
     context.log.info(
         f"published {done.path} ({done.size_mb} MB, {done.method}) in {done.seconds:.2f} s"
     )
