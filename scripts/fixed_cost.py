@@ -60,8 +60,9 @@ def _last_run(home: Path) -> dict:
         run = instance.get_runs(filters=RunsFilter(), limit=1)[0]
         records = instance.get_records_for_run(run.run_id).records
         events = [r.event_log_entry for r in records]
+    step_events = ("STEP_START", "STEP_SUCCESS")
     steps = [e.timestamp for e in events
-             if e.dagster_event and e.dagster_event.event_type_value in ("STEP_START", "STEP_SUCCESS")]
+             if e.dagster_event and e.dagster_event.event_type_value in step_events]
     return {
         # from its creation (the planned events) to its end
         "run_s": max(e.timestamp for e in events) - min(e.timestamp for e in events),

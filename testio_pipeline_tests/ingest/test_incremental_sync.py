@@ -193,7 +193,8 @@ def test_a_stored_test_served_broken_later_is_parsed_quarantined_and_keeps_its_r
         sim.hostile.test_fields[victim] = {"start_at": "20/11/2025 12:00"}
 
         broken = account.materialize()
-        assert materialization_metadata(broken, "tests")["unchanged"] == len(sim.ground_truth().tests) - 1
+        unchanged = materialization_metadata(broken, "tests")["unchanged"]
+        assert unchanged == len(sim.ground_truth().tests) - 1
         skipped = "SELECT asset, record_id, field, raw_value FROM skipped_records"
         assert query(account.db_path, skipped) == [
             ("tests", victim, "start_at", '"20/11/2025 12:00"')
