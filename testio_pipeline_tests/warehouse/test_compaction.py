@@ -120,3 +120,55 @@ def test_a_compaction_that_fails_publishes_the_file_as_it_is(
     assert "No space left on device" in done.compaction_error
     assert _content(published) == content
     assert sorted(p.name for p in working.parent.iterdir()) == [working.name]
+
+
+def test_the_nightly_reconciliation_compacts_and_an_incremental_run_does_not(
+    tmp_path: Path,
+) -> None:
+    import dagster as dg
+
+    from testio_pipeline.definitions import defs
+    from testio_pipeline.defs.resources import SyncOptionsResource, WarehouseResource
+    from testio_pipeline.testio.simulator import Simulator, SimulatorConfig
+    from testio_pipeline_tests.ingest.harness import assert_warehouse_matches, served
+
+    working = tmp_path / ".work" / "testio.duckdb"
+    published = tmp_path / "testio.duckdb"
+
+    def method(result: dg.ExecuteInProcessResult) -> str:
+        (event,) = [e for e in result.get_asset_materialization_events()
+                    if e.asset_key.to_user_string() == "published_warehouse"]
+        return event.step_materialization_data.materialization.metadata["method"].value
+
+    def waste_blocks() -> None:
+        # space an earlier sync freed: a large table written and dropped, followed by a small
+        # one (free blocks at the end of the file would be cut off instead)
+        with open_for_write(working) as con:
+            con.execute(
+                "CREATE TABLE scratch AS SELECT i, md5(i::VARCHAR) || md5((-i)::VARCHAR) AS t "
+                f"FROM range({ROWS}) t(i)"
+            )
+            con.execute("CHECKPOINT")
+            con.execute("CREATE OR REPLACE TABLE scratch_tail AS SELECT 1 AS i")
+            con.execute("CHECKPOINT")
+            con.execute("DROP TABLE scratch")
+            con.execute("CHECKPOINT")
+
+    sim = Simulator(SimulatorConfig(size="small", seed=3))
+    with served(sim, working) as account:
+        resources = account.resources()
+        resources["warehouse"] = WarehouseResource(path=str(working), published_path=str(published))
+        assert dg.materialize(list(defs.assets), resources=resources).success
+        waste_blocks()
+        assert _free_share(working) > publish.COMPACT_FREE_SHARE
+        incremental = dg.materialize(list(defs.assets), resources=resources)
+        assert not method(incremental).startswith("compacted")
+
+        waste_blocks()
+        nightly = dg.materialize(
+            list(defs.assets),
+            resources={**resources, "sync_options": SyncOptionsResource(full_refresh=True)},
+        )
+        assert method(nightly).startswith("compacted")
+        assert _free_share(published) < publish.COMPACT_FREE_SHARE
+        assert_warehouse_matches(published, sim.ground_truth())
