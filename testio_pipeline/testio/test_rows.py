@@ -45,6 +45,7 @@ from testio_pipeline.testio.json_sql import (
     json_timestamp_invalid,
     json_truthy,
     literal,
+    problem_value,
     staged_bodies_sql,
     story_texts,
     timestamptz_literal,
@@ -103,19 +104,26 @@ items AS (
 """
 
 
-def _test_problem() -> tuple[str, str]:
-    """(field, raw value) of the first thing that keeps a test from being a row, else NULLs.
-    A test feature without a valid id is a problem of its test: the snapshot is one record."""
-    item_id = json_id("json_extract(x, '$.id')")
-    broken_items = f"list_filter(TRY_CAST(f.features AS JSON[]), x -> ({item_id}) IS NULL)"
-    return first_problem(
-        [
-            (f"{json_id('f.id')} IS NULL", "id", "coalesce(f.id::VARCHAR, left(test::VARCHAR, 200))"),
-            (json_timestamp_invalid("f.start_at"), "start_at", "f.start_at"),
-            (json_timestamp_invalid("f.end_at"), "end_at", "f.end_at"),
-            (f"len({broken_items}) > 0", "features[].id", f"{broken_items}[1]"),
-        ]
+def _test_checks() -> list[tuple[str, str, str]]:
+    """What keeps a test from being a row (see `first_problem`), in order. A test feature
+    without a valid id is a problem of its test: the snapshot is one record."""
+    # each item's id extracted once: `json_id` reads its value several times
+    items = (
+        "list_transform(TRY_CAST(f.features AS JSON[]), "
+        "x -> {'item': x, 'id': json_extract(x, '$.id')})"
     )
+    broken_items = f"list_filter({items}, y -> ({json_id('y.id')}) IS NULL)"
+    return [
+        (f"{json_id('f.id')} IS NULL", "id", "coalesce(f.id::VARCHAR, left(test::VARCHAR, 200))"),
+        (json_timestamp_invalid("f.start_at"), "start_at", "f.start_at"),
+        (json_timestamp_invalid("f.end_at"), "end_at", "f.end_at"),
+        (f"len({broken_items}) > 0", "features[].id", f"{broken_items}[1].item"),
+    ]
+
+
+def _test_problem() -> tuple[str, str]:
+    """(field, raw value) of the first thing that keeps a test from being a row, else NULLs."""
+    return first_problem(_test_checks())
 
 
 def raw_hash_sql(test: str) -> str:
@@ -134,7 +142,7 @@ def checked_tests_sql(listed: str, known: str | None = None) -> str:
     `raw_hash` is `unchanged`: it was good when stored, so it is neither parsed nor checked
     again (the rows it would give are the stored ones); the caller leaves it out of the rows.
     """
-    field, value = _test_problem()
+    field = _test_problem()[0]
     if known is None:
         marked = f"SELECT *, false AS unchanged FROM {listed}"
     else:
@@ -143,12 +151,13 @@ def checked_tests_sql(listed: str, known: str | None = None) -> str:
             f"SELECT l.*, k.id IS NOT NULL AS unchanged FROM {listed} AS l LEFT JOIN {known} AS k "
             f"ON k.raw_hash = {raw_hash_sql('l.test')} AND k.id = {listed_id}"
         )
-    # CASE evaluates its branch for the rows that take it only: unchanged records skip the parse
+    # CASE evaluates its branch for the rows that take it only: unchanged records skip the
+    # parse; the value is taken for the field found, so no check is evaluated twice
     return (
-        f"SELECT * EXCLUDE (f), CASE WHEN NOT unchanged THEN {field} END AS problem_field, "
-        f"CASE WHEN NOT unchanged THEN {value} END AS problem_value FROM ("
+        f"SELECT * EXCLUDE (f), {problem_value(_test_checks(), 'problem_field')} AS problem_value "
+        f"FROM (SELECT *, CASE WHEN NOT unchanged THEN {field} END AS problem_field FROM ("
         f"SELECT *, CASE WHEN NOT unchanged THEN json_transform(test, {literal(_TEST_FIELDS)}) "
-        f"END AS f FROM ({marked}))"
+        f"END AS f FROM ({marked})))"
     )
 
 
