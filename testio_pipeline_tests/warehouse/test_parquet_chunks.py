@@ -3,8 +3,10 @@ errors wait for `finish`; a key repeated across chunks keeps its row from the la
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -80,9 +82,45 @@ def test_a_conversion_error_is_raised_by_finish_and_later_chunks_are_skipped(
         chunks.add(good[0])
         chunks.add(broken)  # no exception while fetching goes on
         chunks.add(good[0])
+        # while the fetch goes on, chunks are converted one at a time, in order
+        concurrent.futures.wait(chunks._futures)
         with pytest.raises(duckdb.Error):
             chunks.finish()
     assert not list(tmp_path.glob("items-000002.parquet"))
+
+
+def test_chunks_left_at_the_end_of_the_fetch_are_converted_side_by_side(
+    tmp_path: Path,
+) -> None:
+    paths = stage_files(tmp_path, [[{"id": n, "name": f"n{n}"}] for n in range(6)])
+    running, most = 0, 0
+    lock = threading.Lock()
+    with ParquetChunks(tmp_path, rows_sql, files_per_chunk=1) as chunks:
+        convert_now = chunks._convert_now
+
+        def counted(*args):
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            try:
+                time.sleep(0.05)
+                return convert_now(*args)
+            finally:
+                with lock:
+                    running -= 1
+
+        chunks._convert_now = counted
+        for path in paths[:3]:
+            chunks.add(path)
+        concurrent.futures.wait(chunks._futures)
+        assert most == 1  # during the fetch: one at a time
+        for path in paths[3:]:
+            chunks.add(path)
+        chunks.finish()
+        files = chunks.files("items")
+    assert most == 2
+    assert read(files) == [(n, f"n{n}") for n in range(6)]
 
 
 def test_close_without_finish_stops_the_worker(tmp_path: Path) -> None:
