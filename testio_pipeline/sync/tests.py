@@ -102,21 +102,35 @@ class _Listing:
         )
 
 
+def _stored_test_counts(con: duckdb.DuckDBPyConnection, customer_id: int) -> dict[int, int]:
+    """How many tests each product listed last time: its listing's pages are asked at once."""
+    return dict(
+        con.execute(
+            f"SELECT product_id, count(*) FROM {TESTS.name} "
+            f"WHERE customer_id = {sql_literal(customer_id)} GROUP BY product_id"
+        ).fetchall()
+    )
+
+
 async def _list_tests(
     make_client: ClientFactory,
     product_ids: list[int],
     stage: StagedBodies,
     report: SyncReport,
     log: logging.Logger | None,
+    stored_counts: dict[int, int] | None = None,
 ) -> _Listing:
     """Stage every page that lists a test (the stage feeds the Parquet chunks) and choose
-    each test's record."""
+    each test's record. `stored_counts`: tests per product stored already (see
+    `pagination.look_ahead`)."""
+    stored_counts = stored_counts or {}
     listing = _Listing()
     page_ids: dict[int, str] = {}
 
     async def list_product(client, product_id: int) -> None:
         try:
-            async for tests in client.iter_tests(product_id):
+            expected = stored_counts.get(product_id, 0)
+            async for tests in client.iter_tests(product_id, expected_tests=expected):
                 for test in tests:
                     page = page_ids.get(test.page.number)
                     if page is None:
@@ -179,9 +193,12 @@ def sync_tests(
         with warehouse.read(log) as con:
             products = [p.id for p in products_on(con, customer_id, product_ids)]
             known = None if full_refresh else _write_known_tests(con, customer_id, stage.directory)
+            stored = _stored_test_counts(con, customer_id)
         with _test_chunks(stage, customer_id, synced_at, budget, known, log) as chunks:
             stage.on_file(chunks.add)
-            listing = asyncio.run(_list_tests(make_client, products, stage, report, log))
+            listing = asyncio.run(
+                _list_tests(make_client, products, stage, report, log, stored)
+            )
             report.notes["tests_listed"] = len(listing.chosen)
             report.notes["products_listed"] = len(products) - len(listing.errors)
             finish_parsing(stage, chunks, report, "tests_parse_wait_s")

@@ -200,9 +200,11 @@ class TestIOClient:
         return FeatureCatalog(product_id, features, section_ids, has_sections, counter.count)
 
     def iter_tests(
-        self, product_id: int, *, per_page: int | None = None
+        self, product_id: int, *, per_page: int | None = None, expected_tests: int = 0
     ) -> AsyncIterator[list[ListedTest]]:
         """Every exploratory test of a product, newest first, one list per page; no page cap.
+        `expected_tests` (how many the product had last time) lets the listing ask for its
+        pages at once (`pagination.look_ahead`).
 
         Tests come as `ListedTest`s: id, `end_at` and the raw page they are on (the rows are
         built from the raw pages, see `test_rows`). A page can hold tests a later page
@@ -234,6 +236,7 @@ class TestIOClient:
             product_id=product_id,
             per_page=size,
             pages_ahead=self._tests_pages_ahead,
+            expected_tests=expected_tests,
             on_skip=self.stats.skipped.append,
             info=self._log.info,
             warn=self._log.warning,

@@ -53,15 +53,21 @@ def _end_at(value: Any) -> datetime | None:
         return None
 
 
-def look_ahead(base: int, pages_done: int) -> int:
+def look_ahead(base: int, pages_done: int, expected_pages: int = 0) -> int:
     """How many pages of one listing to keep in flight after `pages_done` pages.
 
     `base` for a short listing, then a quarter of the pages seen so far, up to
     `TESTS_PAGES_AHEAD_MAX`: one product with 5,000 tests would otherwise list at `base`
     pages per round trip while the other products' slots sit idle, and the pages requested
     past its end (at most look-ahead - 1) stay under a quarter of the pages it really has.
+
+    `expected_pages`: how many pages the listing had last time (the tests stored for the
+    product). Those and one more are asked at once: a product listed again takes one round
+    of requests instead of one per look-ahead (its longest listing was the critical path of
+    an incremental sync), and at most one page is asked past its end if nothing was added.
     """
-    return max(base, min(TESTS_PAGES_AHEAD_MAX, pages_done // 4))
+    remaining = expected_pages + 1 - pages_done
+    return max(base, min(TESTS_PAGES_AHEAD_MAX, pages_done // 4), remaining)
 
 
 async def iter_test_pages(
@@ -71,6 +77,7 @@ async def iter_test_pages(
     product_id: int,
     per_page: int,
     pages_ahead: int,
+    expected_tests: int = 0,
     on_skip: Callable[[SkippedRecord], None],
     info: Callable[[str], None],
     warn: Callable[[str], None],
@@ -78,13 +85,16 @@ async def iter_test_pages(
 ) -> AsyncIterator[list[ListedTest]]:
     """Yield every page of a product's tests, newest first, deduplicated by id. No page cap.
 
-    Keeps `pages_ahead` pages in flight, more for a long listing (`look_ahead`), and stops
+    Keeps `pages_ahead` pages in flight, more for a long listing or one of `expected_tests`
+    (`look_ahead`), and stops
     at the first empty or short page (holes count as positions). A test inserted at the top while listing shifts records down by one,
     so a record can reappear on the next page: ids already yielded are dropped. Several full
     pages in a row without a new id mean the API ignores `page`: that raises instead of
     looping forever. A page longer than `per_page` (a host that ignores pagination and
     returns everything) is taken as the whole listing, with a warning.
     """
+    # a listing of n tests has n // per_page + 1 pages (the last one short or empty)
+    expected_pages = expected_tests // per_page + 1 if expected_tests > 0 else 0
     seen: set[int] = set()
     pending: deque[asyncio.Future[list[Slot]]] = deque()
     next_page = 1
@@ -99,7 +109,7 @@ async def iter_test_pages(
 
     try:
         while True:
-            while len(pending) < look_ahead(pages_ahead, pages):
+            while len(pending) < look_ahead(pages_ahead, pages, expected_pages):
                 pending.append(asyncio.ensure_future(fetch_window(fetch, next_page, per_page)))
                 next_page += 1
             slots = await pending.popleft()

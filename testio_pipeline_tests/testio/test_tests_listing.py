@@ -22,12 +22,15 @@ PRODUCT = 7
 PATH = f"/products/{PRODUCT}/exploratory_tests"
 
 
-def list_tests(api: FakeTestIO, **options: Any) -> tuple[list[list[dict]], Any]:
+def list_tests(
+    api: FakeTestIO, expected_tests: int = 0, **options: Any
+) -> tuple[list[list[dict]], Any]:
     """Every page yielded for PRODUCT, and the client's stats."""
 
     async def scenario() -> tuple[list[list[dict]], Any]:
         async with make_client(api, **options) as client:
-            return [page async for page in client.iter_tests(PRODUCT)], client.stats
+            listing = client.iter_tests(PRODUCT, expected_tests=expected_tests)
+            return [page async for page in listing], client.stats
 
     return run(scenario())
 
@@ -66,6 +69,25 @@ def test_a_long_listing_keeps_more_pages_in_flight_without_wasting_many() -> Non
     assert max(requested) - 101 <= TESTS_PAGES_AHEAD_MAX - 1
     assert max(requested) > 101 + 2 and len(requested) == len(set(requested))
     assert [look_ahead(3, n) for n in (0, 12, 40, 1000)] == [3, 3, 10, TESTS_PAGES_AHEAD_MAX]
+
+
+@pytest.mark.parametrize("stored", [310, 400, 200])
+def test_a_listing_of_known_length_asks_for_its_pages_at_once(stored: int) -> None:
+    # 310 tests stored last time: 13 pages, asked together with one more (nothing was added);
+    # stored more (tests deleted since) or fewer (tests added) still lists exactly what is there
+    tests = make_tests(310)
+    api = FakeTestIO(tests={PRODUCT: tests})
+    pages, _ = list_tests(api, expected_tests=stored, tests_pages_ahead=1, max_in_flight=50)
+    assert ids(pages) == [t["id"] for t in tests]
+    requested = [page for page, _ in page_requests(api)]
+    assert len(requested) == len(set(requested))
+    expected_pages = stored // 25 + 1
+    assert api.peak_in_flight >= min(expected_pages + 1, 14)
+    # past the end: the pages expected and one more, or the usual look-ahead once they ran out
+    growth = 0 if stored >= len(tests) else TESTS_PAGES_AHEAD_MAX - 1
+    assert max(requested) <= max(expected_pages + 1, 14 + growth)
+    assert look_ahead(1, 0, expected_pages=13) == 14
+    assert look_ahead(1, 0) == 1
 
 
 def test_listing_stops_at_an_empty_page() -> None:
