@@ -163,8 +163,7 @@ def first_problem(checks: Sequence[tuple[str, str, str]]) -> tuple[str, str]:
     and the value, so one bad record never stops the rest (see `sync.quarantine`).
     """
     field = "CASE " + " ".join(f"WHEN {bad} THEN {literal(name)}" for bad, name, _ in checks)
-    value = "CASE " + " ".join(f"WHEN {bad} THEN left(({raw})::VARCHAR, {RAW_VALUE_CHARS})"
-                               for bad, _, raw in checks)
+    value = "CASE " + " ".join(f"WHEN {bad} THEN {_raw_value(raw)}" for bad, _, raw in checks)
     return field + " END", value + " END"
 
 
@@ -173,13 +172,16 @@ def problem_value(checks: Sequence[tuple[str, str, str]], field: str) -> str:
     names: each check's condition is evaluated once, for the field, not again for its value
     (a check that parses a whole list was a third of a test page's SQL when run twice)."""
     return "CASE " + " ".join(
-        f"WHEN {field} = {literal(name)} THEN left(({raw})::VARCHAR, {RAW_VALUE_CHARS})"
-        for _, name, raw in checks
+        f"WHEN {field} = {literal(name)} THEN {_raw_value(raw)}" for _, name, raw in checks
     ) + " END"
 
 
 # how much of a broken value `skipped_records.raw_value` keeps
 RAW_VALUE_CHARS = 500
+
+
+def _raw_value(raw: str) -> str:
+    return f"left(({raw})::VARCHAR, {RAW_VALUE_CHARS})"
 
 
 def story_texts(value: str) -> str:

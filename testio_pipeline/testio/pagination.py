@@ -86,9 +86,9 @@ async def iter_test_pages(
     """Yield every page of a product's tests, newest first, deduplicated by id. No page cap.
 
     Keeps `pages_ahead` pages in flight, more for a long listing or one of `expected_tests`
-    (`look_ahead`), and stops
-    at the first empty or short page (holes count as positions). A test inserted at the top while listing shifts records down by one,
-    so a record can reappear on the next page: ids already yielded are dropped. Several full
+    (`look_ahead`), and stops at the first empty or short page (holes count as positions). A
+    test inserted at the top while listing shifts records down by one, so a record can
+    reappear on the next page: ids already yielded are dropped. Several full
     pages in a row without a new id mean the API ignores `page`: that raises instead of
     looping forever. A page longer than `per_page` (a host that ignores pagination and
     returns everything) is taken as the whole listing, with a warning.

@@ -142,7 +142,8 @@ def checked_tests_sql(listed: str, known: str | None = None) -> str:
     `raw_hash` is `unchanged`: it was good when stored, so it is neither parsed nor checked
     again (the rows it would give are the stored ones); the caller leaves it out of the rows.
     """
-    field = _test_problem()[0]
+    checks = _test_checks()
+    field, _ = first_problem(checks)
     if known is None:
         marked = f"SELECT *, false AS unchanged FROM {listed}"
     else:
@@ -154,7 +155,7 @@ def checked_tests_sql(listed: str, known: str | None = None) -> str:
     # CASE evaluates its branch for the rows that take it only: unchanged records skip the
     # parse; the value is taken for the field found, so no check is evaluated twice
     return (
-        f"SELECT * EXCLUDE (f), {problem_value(_test_checks(), 'problem_field')} AS problem_value "
+        f"SELECT * EXCLUDE (f), {problem_value(checks, 'problem_field')} AS problem_value "
         f"FROM (SELECT *, CASE WHEN NOT unchanged THEN {field} END AS problem_field FROM ("
         f"SELECT *, CASE WHEN NOT unchanged THEN json_transform(test, {literal(_TEST_FIELDS)}) "
         f"END AS f FROM ({marked})))"

@@ -132,9 +132,9 @@ def publish(
         except (duckdb.Error, OSError) as error:
             # a full disk or too small a budget: the readers still get this run's data
             compacted, compaction_error = False, f"{type(error).__name__}: {error}"
-            _remove_compaction_leftovers(working)
+            _remove_leftovers(working, "compacting")
     published.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(published)
+    _remove_leftovers(published, "publishing")
     temporary = published.with_name(f".{published.name}.{os.getpid()}.publishing")
     method = _copy(working, temporary)
     os.replace(temporary, published)
@@ -162,7 +162,7 @@ def compact(working: Path, *, memory_limit_bytes: int | None = None) -> None:
     into a new file (`COPY FROM DATABASE`), renamed over it. A crash leaves the old file."""
     temporary = working.with_name(f".{working.name}.{os.getpid()}.compacting")
     spill = working.with_name(f"{temporary.name}.spill")
-    _remove_compaction_leftovers(working)
+    _remove_leftovers(working, "compacting")
     with duckdb.connect(str(temporary)) as con:
         if memory_limit_bytes is not None:
             configure_memory(
@@ -182,15 +182,6 @@ def compact(working: Path, *, memory_limit_bytes: int | None = None) -> None:
     _fsync_directory(working.parent)
 
 
-def _remove_compaction_leftovers(working: Path) -> None:
-    """What a compaction killed or failed half way left: its new file, WAL and spill files."""
-    for leftover in working.parent.glob(f".{working.name}.*.compacting*"):
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
-
-
 def _copy(source: Path, target: Path) -> str:
     with open(source, "rb") as src, open(target, "wb") as dst:
         try:
@@ -205,10 +196,14 @@ def _copy(source: Path, target: Path) -> str:
     return method
 
 
-def _remove_leftovers(published: Path) -> None:
-    """Temporary copies of a publish that was killed half way."""
-    for leftover in published.parent.glob(f".{published.name}.*.publishing"):
-        leftover.unlink(missing_ok=True)
+def _remove_leftovers(path: Path, step: str) -> None:
+    """What a publish (`step` "publishing") or a compaction ("compacting") of `path` killed or
+    failed half way left beside it: its temporary file, WAL and spill directory."""
+    for leftover in path.parent.glob(f".{path.name}.*.{step}*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def _fsync_directory(directory: Path) -> None:
