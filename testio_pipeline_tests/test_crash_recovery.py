@@ -103,9 +103,11 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
     home = tmp_path / "dagster_home"
     home.mkdir()
+    # the instance read back in this process finds its event log under $DAGSTER_HOME
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     shutil.copy(ROOT / ".dagster" / "dagster.yaml", home / "dagster.yaml")
     faults = FaultConfig(latency_ms=LATENCY_MS)
     sim = Simulator(SimulatorConfig(size="small", seed=1, faults=faults))

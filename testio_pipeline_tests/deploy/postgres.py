@@ -13,8 +13,9 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 # initdb refuses to run as root; Debian's package creates this system user
 POSTGRES_SYSTEM_USER = "postgres"
@@ -28,6 +29,8 @@ class PostgresServer:
     port: int
     user: str
     database: str
+    # stops and starts the server (`pg_ctl restart`): every open connection dies
+    restart: Callable[[], None] = field(compare=False, repr=False)
 
     def environment(self) -> dict[str, str]:
         """The variables deploy/dagster.yaml reads (trust authentication: no password)."""
@@ -88,7 +91,14 @@ def running_postgres() -> Iterator[PostgresServer]:
     )
     try:
         run("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", USER, DATABASE)
-        yield PostgresServer(host="127.0.0.1", port=port, user=USER, database=DATABASE)
+        yield PostgresServer(
+            host="127.0.0.1", port=port, user=USER, database=DATABASE,
+            # with its log file, as at start: the server must not hold run()'s output pipes
+            restart=lambda: run(
+                "pg_ctl", "restart", "-w", "-m", "fast", "-D", str(data),
+                "-l", str(root / "server.log"),
+            ),
+        )
     finally:
         subprocess.run(
             _as_server_user([str(bin_dir / "pg_ctl"), "stop", "-D", str(data), "-m", "fast", "-w"]),

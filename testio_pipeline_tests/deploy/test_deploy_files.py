@@ -25,8 +25,16 @@ def _camel(name: str) -> str:
 
 def test_the_postgres_instance_has_the_projects_settings_with_postgres_storage():
     project, postgres = _yaml(PROJECT / ".dagster" / "dagster.yaml"), _yaml(DEPLOY / "dagster.yaml")
-    assert {k: v for k, v in postgres.items() if k not in ("storage", "run_launcher")} == project
-    db = postgres["storage"]["postgres"]["postgres_db"]
+    # storage aside: the project's instance keeps Dagster's SQLite storage (its event log
+    # through KeptIndexSqliteEventLogStorage), the deployment's is on Postgres
+    assert {k: v for k, v in postgres.items() if k not in ("storage", "run_launcher")} == {
+        k: v for k, v in project.items() if k != "event_log_storage"
+    }
+    storage = postgres["storage"]["custom"]
+    assert (storage["module"], storage["class"]) == (
+        "testio_pipeline.instance_storage", "PooledPostgresStorage"
+    )
+    db = storage["config"]["postgres_db"]
     assert {k: v["env"] for k, v in db.items() if isinstance(v, dict)} == {
         "hostname": "DAGSTER_POSTGRES_HOST",
         "port": "DAGSTER_POSTGRES_PORT",
@@ -48,7 +56,7 @@ def test_the_helm_values_carry_the_instances_pools_and_run_limits():
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     retries = values["dagsterDaemon"]["runRetries"]
     assert retries == {_camel(k): v for k, v in instance["run_retries"].items()}
-    scheme = instance["storage"]["postgres"]["postgres_db"]["scheme"]
+    scheme = instance["storage"]["custom"]["config"]["postgres_db"]["scheme"]
     assert values["postgresql"]["postgresqlScheme"] == scheme
 
 
