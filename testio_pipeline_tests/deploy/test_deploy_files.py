@@ -32,7 +32,7 @@ def test_the_postgres_instance_has_the_projects_settings_with_postgres_storage()
     }
     storage = postgres["storage"]["custom"]
     assert (storage["module"], storage["class"]) == (
-        "testio_pipeline.instance_storage", "PooledPostgresStorage"
+        "testio_pipeline.instance.postgres", "PooledPostgresStorage"
     )
     db = storage["config"]["postgres_db"]
     assert {k: v["env"] for k, v in db.items() if isinstance(v, dict)} == {

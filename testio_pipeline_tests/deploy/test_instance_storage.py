@@ -1,4 +1,4 @@
-"""The project's instance storage (testio_pipeline/instance_storage.py) connects less than
+"""The project's instance storage (testio_pipeline/instance/) connects less than
 Dagster's and behaves the same. The deployment's (deploy/dagster.yaml, PooledPostgresStorage) on
 a real Postgres: a run keeps its connections instead of opening one per event, and a restart of
 the server under a kept connection costs a reconnect, not a failed run. The project's
@@ -16,7 +16,8 @@ import dagster as dg
 import pytest
 import sqlalchemy
 
-from testio_pipeline.instance_storage import KeptIndexSqliteEventLogStorage, PooledPostgresStorage
+from testio_pipeline.instance.postgres import PooledPostgresStorage
+from testio_pipeline.instance.sqlite import KeptIndexSqliteEventLogStorage
 from testio_pipeline_tests.deploy.postgres import running_postgres
 
 PROJECT = Path(__file__).resolve().parents[2]
