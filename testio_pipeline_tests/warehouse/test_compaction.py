@@ -4,6 +4,11 @@ constraints and rows. An ordinary publish never compacts."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -84,6 +89,41 @@ def test_a_file_of_mostly_free_blocks_is_compacted_before_it_is_published(
     # the compacted file is the warehouse from now on: writable, keys still enforced
     with open_for_write(working) as con, pytest.raises(duckdb.ConstraintException):
         con.execute("INSERT INTO bugs (customer_id, id) VALUES (1, 1)")
+
+
+def test_a_compaction_killed_half_way_leaves_the_working_file_and_the_next_one_completes(
+    working: Path,
+) -> None:
+    """SIGKILL while the new file is being written (a real process, not a simulated leftover):
+    the working file is the old one, untouched; the next compaction clears what the killed one
+    left and completes."""
+    with open_for_write(working) as con:
+        con.execute(f"DELETE FROM bugs WHERE id >= {ROWS // 4}")
+        con.execute("CHECKPOINT")
+    content, before = _content(working), working.read_bytes()
+    compacting = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from pathlib import Path; from testio_pipeline.warehouse import publish; "
+         "publish.compact(Path(sys.argv[1]))", str(working)],
+    )
+    temporary = working.with_name(f".{working.name}.{compacting.pid}.compacting")
+    deadline = time.monotonic() + 60
+    # killed once the new file has content: DuckDB is copying the tables into it
+    while not (temporary.exists() and temporary.stat().st_size > 0):
+        assert compacting.poll() is None, "the compaction ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    os.kill(compacting.pid, signal.SIGKILL)
+    assert compacting.wait() == -signal.SIGKILL
+
+    assert working.read_bytes() == before
+    assert _content(working) == content
+    assert temporary.exists()  # what the killed compaction left
+
+    publish.compact(working)
+    assert _content(working) == content
+    assert _free_share(working) < publish.COMPACT_FREE_SHARE
+    assert sorted(p.name for p in working.parent.iterdir()) == [working.name]
 
 
 def test_a_lean_file_is_published_as_it_is(working: Path, tmp_path: Path) -> None:
