@@ -18,9 +18,10 @@ from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_c
 # a connection older than this is replaced when next taken (Postgres or a proxy in between may
 # drop idle connections; the webserver uses the same default)
 POOL_RECYCLE_SECONDS = 3600
-# connections opened beyond the pooled one while several threads of a process query at once,
-# closed when given back
-POOL_MAX_OVERFLOW = 10
+# connections opened beyond the pooled one while several threads of a process query at once
+# (dagster-daemon runs its ~10 daemons as threads), closed when given back; a thread that finds
+# none free waits for one (SQLAlchemy's 30 s pool timeout). The webserver's default
+POOL_MAX_OVERFLOW = 20
 # Postgres' `statement_timeout`: 0 is none, as with dagster-postgres' default engine
 NO_STATEMENT_TIMEOUT = 0
 
