@@ -273,6 +273,7 @@ def _write(
         configure_memory(
             con,
             memory_limit_bytes=budget.write_limit_bytes,
+            threads=budget.write_threads,
             temp_directory=chunks.directory / SPILL_DIRECTORY,
         )
         skipped = _rejected_bugs(con, chunks, fetched.body_tests, customer_id)

@@ -206,6 +206,7 @@ def sync_tests(
                 configure_memory(
                     con,
                     memory_limit_bytes=budget.write_limit_bytes,
+                    threads=budget.write_threads,
                     temp_directory=stage.directory / SPILL_DIRECTORY,
                 )
                 listing.write_selection(con, "listed_tests")

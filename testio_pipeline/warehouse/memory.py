@@ -32,6 +32,7 @@ warehouse helpers (`connection.write_transaction`) is the end of the `with` bloc
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,6 +58,14 @@ CONVERT_SHARE = 0.2
 # passed at 64 MiB, which also carried twice `large` before budgets existed)
 MIN_WRITE_LIMIT_BYTES = 64 << 20
 MIN_CONVERT_LIMIT_BYTES = 96 << 20
+# a merge compresses each row group it writes outside DuckDB's limit, one per thread: a thread
+# beyond the first costs ~110-130 MB. Measured, first load, two runs each, one thread -> two:
+# 4x `large` bugs write 10.3-10.9 -> 4.9-5.0 s, all merges 11.0 -> 6.2-6.7 s, peak RSS
+# 761-788 -> 893-899 MB; 10x `large` bugs write 21.5 -> 17.0 s, peak RSS 889 -> 921 MB. The
+# budget's share outside DuckDB's limits pays for one more thread per WRITE_THREAD_MB above
+# WRITE_THREADS_BASE_MB
+WRITE_THREADS_BASE_MB = 768
+WRITE_THREAD_MB = 256
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,13 @@ class MemoryBudget:
     def write_limit_bytes(self) -> int:
         """DuckDB's `memory_limit` while a step merges into the warehouse."""
         return max(MIN_WRITE_LIMIT_BYTES, _whole_mib(self._usable_bytes * WRITE_SHARE))
+
+    @property
+    def write_threads(self) -> int:
+        """DuckDB's `threads` while a step merges: 1 up to 1,023 MB, 2 from the default
+        1,024 MB, one more per further 256 MB, never more than the machine's cores."""
+        extra = max(0, self.budget_mb - WRITE_THREADS_BASE_MB) // WRITE_THREAD_MB
+        return max(1, min(os.cpu_count() or 1, 1 + extra))
 
     @property
     def convert_limit_bytes(self) -> int:
@@ -108,6 +124,7 @@ def within_budget(budget: MemoryBudget, what: str) -> Iterator[None]:
 WRITE_MEMORY_LIMIT_BYTES = MemoryBudget().write_limit_bytes
 # where a step's DuckDB spills, inside its stage directory so spill files go with the stage
 SPILL_DIRECTORY = "spill"
+# callers that set no budget (the compaction, tests): one thread
 WRITE_THREADS = 1
 # compression methods a bulk write must not analyze: see the module docstring
 DISABLED_COMPRESSION_METHODS = "dictionary"

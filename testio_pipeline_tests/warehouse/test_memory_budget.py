@@ -34,6 +34,19 @@ def test_the_budget_is_split_between_the_write_and_the_parquet_worker() -> None:
     )
 
 
+def test_merges_get_a_second_thread_from_the_default_budget_and_never_more_than_the_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert [MemoryBudget(mb).write_threads for mb in (256, 1023, 1024, 1279, 1280, 2048)] == [
+        1, 1, 2, 2, 3, 6,
+    ]
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert MemoryBudget(4096).write_threads == 2
+    monkeypatch.setattr("os.cpu_count", lambda: None)
+    assert MemoryBudget(4096).write_threads == 1
+
+
 def test_running_out_of_memory_names_the_setting() -> None:
     con = duckdb.connect()
     # 8 MB and nowhere to spill: a window over long strings cannot fit
