@@ -135,10 +135,11 @@ def _measure(size: str, repeat: int, out: Path, instance_yaml: Path, extra_env: 
         home = Path(tmp) / "dagster_home"
         home.mkdir()
         shutil.copy(instance_yaml, home / "dagster.yaml")
-        # the project's instance finds its event log under $DAGSTER_HOME (`_last_run` too)
+        # the project's instance finds its event log under $DAGSTER_HOME: set here, it is the
+        # CLI runs' (copied into `env`) and `_last_run`'s alike
         os.environ["DAGSTER_HOME"] = str(home)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TESTIO_")}
-        env.update(DAGSTER_HOME=str(home), TESTIO_SIMULATOR_SIZE=size,
+        env.update(TESTIO_SIMULATOR_SIZE=size,
                    TESTIO_DUCKDB_PATH=str(Path(tmp) / "testio.duckdb"), **extra_env)
         first = _dagster(home, env, "*")
         print(f"first run (full sync of {size}): "
