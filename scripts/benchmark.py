@@ -19,10 +19,12 @@ a fresh child process so peak RSS is the sync's own:
 It reports per scenario the median wall time, requests, rows written per second, peak RSS and
 the request-latency floor (requests x latency / concurrency), and writes a markdown table.
 
-The simulator runs on the same cores as the sync, and rendering bug JSON is most of its CPU;
-a real API spends that on its own servers. So by default it renders every bug once at start
-(`--keep-bug-bodies`, before any timing) and serves the kept bytes; `--render-bugs` keeps the
-per-request rendering. The simulator's CPU seconds during each scenario are reported too.
+The simulator runs on the same cores as the sync, and rendering bug and test JSON is most of
+its CPU; a real API spends that on its own servers. So by default it renders every bug and
+every test once at start (`--keep-bug-bodies --keep-test-bodies`, before any timing) and
+serves the kept bytes (a test changed by `advance` is rendered anew); `--render-bugs` /
+`--render-tests` keep the per-request rendering. The simulator's CPU seconds during each
+scenario are reported too.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
         PYTHON, "-m", "testio_pipeline.testio.simulator", "--port", "0",
         "--size", args.size, "--seed", str(args.seed), "--latency-ms", str(args.latency_ms),
         *([] if args.render_bugs else ["--keep-bug-bodies"]),
+        *([] if getattr(args, "render_tests", False) else ["--keep-test-bodies"]),
     ]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -237,7 +240,9 @@ def sizes_markdown(rows: list[dict], args) -> str:
     sizes = list(dict.fromkeys(r["size"] for r in rows))
     lines = [
         f"{args.latency_ms:g} ms latency, {args.in_flight} requests in flight, one run each, "
-        f"budget {os.environ.get('TESTIO_MEMORY_BUDGET_MB', '1024')} MB",
+        f"budget {os.environ.get('TESTIO_MEMORY_BUDGET_MB', '1024')} MB, simulator "
+        + ("rendering bugs per request" if args.render_bugs else "serving kept bug bodies")
+        + (", rendering tests per request" if args.render_tests else ", kept test bodies"),
         "",
         "| size | scenario | wall (s) | requests | floor (s) | wall / floor | tests step (s) "
         "| bugs step (s) | peak RSS (MB) | file (MB) | equals truth |",
@@ -286,6 +291,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--render-bugs", action="store_true",
                         help="the simulator renders bugs per request instead of keeping them")
+    parser.add_argument("--render-tests", action="store_true",
+                        help="the simulator renders test pages per request (its cache is bounded)")
     parser.add_argument("--sizes", help="comma-separated sizes, e.g. medium,large,2x,4x,10x")
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "benchmark.json"))
     parser.add_argument("--peers", action="store_true",
@@ -352,7 +359,8 @@ def markdown(rows: list[dict], args) -> str:
     lines = [
         f"size `{args.size}`, {args.latency_ms:g} ms latency, {args.in_flight} requests in flight, "
         f"median of {args.repeat} runs, simulator "
-        + ("rendering bugs per request" if args.render_bugs else "serving kept bug bodies"),
+        + ("rendering bugs per request" if args.render_bugs else "serving kept bug bodies")
+        + (", rendering tests per request" if args.render_tests else ", kept test bodies"),
         "",
         "| scenario | wall (s) | requests (a perfect client's) | honest floor (s) | wall / floor | rows written | rows/s "
         "| peak RSS (MB) | simulator CPU (s) |",

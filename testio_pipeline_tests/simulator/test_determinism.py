@@ -84,6 +84,34 @@ def test_kept_bug_bodies_are_the_rendered_ones_before_and_after_time_travel():
     assert _bodies(kept) == _bodies(rendered)
 
 
+def test_kept_test_bodies_are_the_rendered_ones_before_and_after_time_travel():
+    kept, rendered = Simulator(SimulatorConfig(seed=5)), Simulator(SimulatorConfig(seed=5))
+    kept.keep_test_bodies()
+
+    def every_listing_page(sim: Simulator) -> list[bytes]:
+        pages = []
+        with client_for(sim) as client:
+            for product in sim.account.products:
+                listed = len(sim.account.product_tests_at(product.id, sim.now_epoch))
+                for page in range(1, listed // 25 + 2):
+                    query = {"page": page, "per_page": 25, "includes[]": "user_stories"}
+                    pages.append(
+                        client.get(f"/products/{product.id}/exploratory_tests", params=query).content
+                    )
+        return pages
+
+    before = every_listing_page(kept)
+    assert before == every_listing_page(rendered)
+    assert _bodies(kept) == _bodies(rendered)
+    for sim in (kept, rendered):
+        sim.advance(days=12)
+    # tests changed status, found bugs and were created: kept bodies of changed tests are stale
+    after = every_listing_page(kept)
+    assert after != before
+    assert after == every_listing_page(rendered)
+    assert _bodies(kept) == _bodies(rendered)
+
+
 def test_different_seeds_give_different_accounts():
     a, b = Simulator(SimulatorConfig(seed=1)), Simulator(SimulatorConfig(seed=2))
     with client_for(a) as ca, client_for(b) as cb:

@@ -41,6 +41,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--advance-hours", type=float, default=0.0, help="move the clock before serving")
     p.add_argument("--keep-bug-bodies", action="store_true",
                    help="render every bug at start and serve kept bodies (benchmarks: ~1 KB a bug)")
+    p.add_argument("--keep-test-bodies", action="store_true",
+                   help="render every test at start and keep every test body (benchmarks: "
+                   "~3.3 KB a test)")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--jitter-ms", type=float, default=0.0)
     p.add_argument("--error-rate-5xx", type=float, default=0.0)
@@ -75,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sim.advance(hours=args.advance_hours)
     if args.keep_bug_bodies:
         sim.keep_bug_bodies()
+    if args.keep_test_bodies:
+        sim.keep_test_bodies()
     server = make_server(sim, args.port, args.host)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

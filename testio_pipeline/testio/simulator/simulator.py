@@ -47,10 +47,10 @@ class _BytesCache:
     """Rendered test bodies keyed by test, valid while the test's state signature is unchanged.
 
     Bounded: when the budget is exceeded everything is dropped (cheap, and re-rendering is
-    always correct).
+    always correct); `max_bytes=None` keeps every body (`Simulator.keep_test_bodies`).
     """
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int | None) -> None:
         self.max_bytes = max_bytes
         self.size = 0
         self.data: dict[object, tuple[object, bytes]] = {}
@@ -62,7 +62,7 @@ class _BytesCache:
 
     def put(self, key: object, signature: object, body: bytes) -> None:
         with self._lock:
-            if self.size + len(body) > self.max_bytes:
+            if self.max_bytes is not None and self.size + len(body) > self.max_bytes:
                 self.data = {}
                 self.size = 0
             old = self.data.get(key)
@@ -168,6 +168,21 @@ class Simulator:
     def keep_bug_bodies(self) -> None:
         """Render every bug now and serve the kept bodies from then on (see `BugRenderer`)."""
         self.renderer.keep_bug_bodies(self._now)
+
+    def keep_test_bodies(self) -> None:
+        """Render every test as listed now and keep every test body rendered from then on.
+
+        For benchmarks, like `keep_bug_bodies`: rendering test pages is CPU a real API spends
+        on its own servers, and the bounded cache drops them all from twice `large` up, so a
+        simulator on the sync's cores rendered every page of every sync (~0.5 core during a
+        listing). A kept body is served only while the test's signature (status, visible
+        bugs) is unchanged, so after `advance` a changed test is rendered anew, as before.
+        """
+        self._cache = _BytesCache(None)
+        story_objects = self.config.honour_includes
+        for product in self.account.products:
+            for test in self.account.product_tests_at(product.id, self._now):
+                self.test_bytes(test, self._now, story_objects, single=False)
 
     def test_bytes(self, test: Test, t: int, story_objects: bool, single: bool) -> bytes:
         rows = self.renderer.visible_rows(test, t)
