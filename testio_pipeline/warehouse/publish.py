@@ -37,7 +37,7 @@ from typing import Any
 import duckdb
 
 from testio_pipeline.warehouse.connection import open_for_write, write_transaction
-from testio_pipeline.warehouse.memory import configure_memory
+from testio_pipeline.warehouse.memory import WRITE_THREADS, configure_memory
 from testio_pipeline.warehouse.schema import SYNC_RUNS
 from testio_pipeline.warehouse.sql_values import quoted_identifier, sql_literal
 
@@ -116,10 +116,11 @@ def publish(
     lock_wait_seconds: float,
     compact_free_share: float | None = None,
     memory_limit_bytes: int | None = None,
+    threads: int = WRITE_THREADS,
 ) -> Published:
     """Checkpoint `working` and put a copy of it at `published` atomically. With
     `compact_free_share`, a working file with a larger share of free blocks is compacted first
-    (`compact`, DuckDB bounded by `memory_limit_bytes`)."""
+    (`compact`, DuckDB bounded by `memory_limit_bytes`, with `threads`)."""
     started = time.perf_counter()
     with open_for_write(working, lock_wait_seconds=lock_wait_seconds) as con:
         con.execute("CHECKPOINT")
@@ -128,7 +129,7 @@ def publish(
     compaction_error = None
     if compacted:
         try:
-            compact(working, memory_limit_bytes=memory_limit_bytes)
+            compact(working, memory_limit_bytes=memory_limit_bytes, threads=threads)
         except (duckdb.Error, OSError) as error:
             # a full disk or too small a budget: the readers still get this run's data
             compacted, compaction_error = False, f"{type(error).__name__}: {error}"
@@ -157,7 +158,9 @@ def free_block_share(con: duckdb.DuckDBPyConnection) -> float:
     return free / total if total else 0.0
 
 
-def compact(working: Path, *, memory_limit_bytes: int | None = None) -> None:
+def compact(
+    working: Path, *, memory_limit_bytes: int | None = None, threads: int = WRITE_THREADS
+) -> None:
     """Rewrite `working` without its free blocks: every table, view and constraint copied
     into a new file (`COPY FROM DATABASE`), renamed over it. A crash leaves the old file."""
     temporary = working.with_name(f".{working.name}.{os.getpid()}.compacting")
@@ -168,6 +171,7 @@ def compact(working: Path, *, memory_limit_bytes: int | None = None) -> None:
             configure_memory(
                 con,
                 memory_limit_bytes=memory_limit_bytes,
+                threads=threads,
                 temp_directory=spill,
             )
         new = con.execute("SELECT current_database()").fetchone()[0]

@@ -16,6 +16,7 @@ import pytest
 
 from testio_pipeline.warehouse import publish
 from testio_pipeline.warehouse.connection import open_for_write
+from testio_pipeline.warehouse.memory import MemoryBudget
 
 ROWS = 200_000
 
@@ -163,7 +164,7 @@ def test_a_compaction_that_fails_publishes_the_file_as_it_is(
 
 
 def test_the_nightly_reconciliation_compacts_and_an_incremental_run_does_not(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import dagster as dg
 
@@ -194,6 +195,14 @@ def test_the_nightly_reconciliation_compacts_and_an_incremental_run_does_not(
             con.execute("DROP TABLE scratch")
             con.execute("CHECKPOINT")
 
+    compactions: list[dict] = []
+    real_compact = publish.compact
+
+    def recorded_compact(path: Path, **settings) -> None:
+        compactions.append(settings)
+        real_compact(path, **settings)
+
+    monkeypatch.setattr(publish, "compact", recorded_compact)
     sim = Simulator(SimulatorConfig(size="small", seed=3))
     with served(sim, working) as account:
         resources = account.resources()
@@ -210,5 +219,10 @@ def test_the_nightly_reconciliation_compacts_and_an_incremental_run_does_not(
             resources={**resources, "sync_options": SyncOptionsResource(full_refresh=True)},
         )
         assert method(nightly).startswith("compacted")
+        # within the sync's memory budget, with the merges' limit and threads
+        budget = MemoryBudget(resources["warehouse"].memory_budget_mb)
+        assert compactions == [
+            {"memory_limit_bytes": budget.write_limit_bytes, "threads": budget.write_threads}
+        ]
         assert _free_share(published) < publish.COMPACT_FREE_SHARE
         assert_warehouse_matches(published, sim.ground_truth())

@@ -103,13 +103,18 @@ def published_warehouse(
         changes=_changes_of_run(context),
         lock_wait_seconds=warehouse.lock_wait_seconds,
     )
+    budget = MemoryBudget(warehouse.memory_budget_mb)
     done = publish.publish(
         Path(warehouse.path),
         Path(warehouse.published_path),
         lock_wait_seconds=warehouse.lock_wait_seconds,
         # the nightly full reconciliation also gives back the space of rewritten row groups
         compact_free_share=publish.COMPACT_FREE_SHARE if sync_options.full_refresh else None,
-        memory_limit_bytes=MemoryBudget(warehouse.memory_budget_mb).write_limit_bytes,
+        # the merges' limit and threads (the limit already pays for the threads beyond the
+        # first): compacting 4x `large` 10.0-10.2 -> 7.4-7.9 s, 10x 24.9 -> 21.8 s, DuckDB's
+        # peak ~470 -> ~480-520 MB
+        memory_limit_bytes=budget.write_limit_bytes,
+        threads=budget.write_threads,
     )
     if done.compaction_error:
         context.log.warning(
