@@ -1,4 +1,5 @@
-"""The dlt peer's REST API config (scripts/peers/dlt_testio.py) has the shape the benchmark claims.
+"""The dlt peer's REST API config (scripts/peers/dlt_testio.py) has the shape the benchmark claims,
+and a peer that cannot even start is a FAILED run, not a crash of the benchmark.
 
 dlt itself is not installed here (the benchmark installs it into its own venv), so this checks the
 plain config: the claims in the README's "Peers" table rest on it.
@@ -56,3 +57,18 @@ def test_bug_batches_cover_every_test_once_with_at_most_15_ids() -> None:
     assert [len(b.split(",")) for b in batches] == [15, 15, 1]
     assert [int(i) for b in batches for i in b.split(",")] == ids
     assert peer.bug_batches([]) == []
+
+
+def test_a_peer_that_cannot_start_is_a_failed_run_with_its_reason(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(SCRIPT.parents[1]))  # `peers` is a package beside benchmark.py
+    try:
+        from peers.compare import failure_reason, measure
+    finally:
+        sys.path.remove(str(SCRIPT.parents[1]))
+    log = tmp_path / "run.log"
+    # e.g. a venv moved after install: its scripts' `#!` names a place that is gone
+    code, wall, peak = measure([str(tmp_path / "gone" / "testio-mcp"), "sync"], {}, tmp_path, log)
+    assert (code, wall, peak) == (127, 0.0, 0.0)
+    assert failure_reason(code, log, {}, {}).startswith("exit 127: cannot start")

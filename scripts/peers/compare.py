@@ -93,7 +93,13 @@ def measure(argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> tuple
     """Exit code, wall seconds and peak RSS (MB) of the whole process tree of one command."""
     with log.open("w") as out:
         started = time.perf_counter()
-        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            process = subprocess.Popen(
+                argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+            )
+        except OSError as error:  # a missing or broken executable: a failed run, not a crash
+            out.write(f"cannot start {argv[0]}: {error}\n")
+            return 127, 0.0, 0.0
         root = psutil.Process(process.pid)
         peak = 0
         while process.poll() is None:

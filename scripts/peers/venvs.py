@@ -1,8 +1,10 @@
 """A private virtualenv per peer, under `.peers/` (gitignored), so the project's own environment
 never gains a peer's dependencies.
 
-A venv is rebuilt only when its pinned requirements change: the pins are written to a stamp
-file after a successful install, and a venv whose stamp differs is deleted and made again.
+A venv is rebuilt only when its pinned requirements or its place change: the venv's path, the
+interpreter and the pins are written to a stamp file after a successful install, and a venv
+whose stamp differs is deleted and made again (a venv copied or moved elsewhere keeps scripts
+whose `#!` line names the old place, and they fail to start).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ STAMP = "requirements.stamp"
 def ensure_venv(name: str, python: str, requirements: list[str]) -> Path:
     """Return the venv directory `.peers/<name>` with `requirements` installed by `python`'s pip."""
     venv = PEERS_DIR / name
-    wanted = "\n".join([python, *requirements])
+    wanted = "\n".join([str(venv), python, *requirements])
     stamp = venv / STAMP
     if stamp.exists() and stamp.read_text() == wanted:
         return venv
