@@ -367,3 +367,45 @@ def test_replace_table_refuses_names_that_are_not_plain_identifiers(db: Path) ->
     with write_transaction(db) as con:
         with pytest.raises(ValueError, match="identifier"):
             replace_table(con, "x; DROP TABLE bugs", "SELECT 1")
+
+
+def test_re_merging_wide_stored_rows_from_a_joined_view_stays_within_a_small_limit(
+    tmp_path: Path,
+) -> None:
+    """The nightly full refresh re-merges every stored test from a view joining Parquet
+    chunks with the listing's selection. DuckDB estimates such a view at a fraction of its
+    rows and may build the join with the stored table on it: the fingerprints must be
+    computed before that join, or its hash table holds every column of every row (10x
+    `large` ran out of memory there). 40,000 rows of ~3 KB (~128 MB) under a 96 MiB limit."""
+    spec = schema.TableSpec(
+        name="wide",
+        key=("id",),
+        description="",
+        columns=(("id", "BIGINT NOT NULL"), ("raw", "VARCHAR"), ("synced_at", "TIMESTAMPTZ")),
+    )
+    rows = (
+        "SELECT i AS id, string_agg(md5((i * 100 + j)::VARCHAR), '') AS raw, "
+        "TIMESTAMPTZ '2026-01-01' AS synced_at FROM range(40000) t(i), range(100) u(j) GROUP BY i"
+    )
+    chunk = tmp_path / "chunk.parquet"
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute(f"SET temp_directory = '{tmp_path / 'spill'}'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(spec.ddl())
+    con.execute(f"INSERT INTO wide {rows}")
+    # row groups as the sync's Parquet chunks write them (a reader holds one at a time)
+    con.execute(
+        f"COPY ({rows}) TO '{chunk}' (FORMAT parquet, ROW_GROUP_SIZE 5000, "
+        "ROW_GROUP_SIZE_BYTES '2MB')"
+    )
+    con.execute(
+        "CREATE TEMP TABLE selection AS SELECT i AS id, i % 7 AS place FROM range(40000) t(i)"
+    )
+    # the fingerprints first: passes from 80 MiB; building on the wide side failed up to 128
+    con.execute("SET memory_limit = '96MiB'")
+    con.execute("SET threads = 2")
+    source = ViewSource(
+        f"SELECT p.id, p.raw, p.synced_at FROM read_parquet('{chunk}') AS p "
+        "JOIN selection AS s ON s.id = p.id AND s.place = p.id % 7"
+    )
+    assert merge(con, spec, source) == MergeCounts(unchanged=40000)
