@@ -4,7 +4,9 @@
     .venv/bin/python scripts/benchmark.py --sizes medium,large,2x,4x,10x --repeat 1
     .venv/bin/python scripts/benchmark.py --fixed-cost --repeat 5 [--postgres]
 
-With `--sizes` it runs the full, no-change and +24 h syncs at each size (`2x` is twice
+With `--sizes` it runs the full, no-change, +24 h and full-refresh syncs at each size (the
+last is what the nightly reconciliation does: every bug and catalog again, every stored row
+re-merged; `2x` is twice
 `large`, or a float scale where `small` is 1) and prints per size wall, request floor, peak
 RSS, DuckDB file size and per-step times, whether the warehouse equals the simulator's ground
 truth (counts), and the growth exponent of each figure between consecutive sizes. A failed
@@ -50,11 +52,15 @@ CHILD = r"""
 import json, resource, sys, time
 import dagster as dg
 from testio_pipeline.definitions import defs
+from testio_pipeline.defs.resources import SyncOptionsResource
 group = sys.argv[1]
+resources = dict(defs.resources)
+if len(sys.argv) > 2 and sys.argv[2] == "full-refresh":
+    resources["sync_options"] = SyncOptionsResource(full_refresh=True)
 started = time.perf_counter()
 result = dg.materialize(
     list(defs.assets),
-    resources=defs.resources,
+    resources=resources,
     selection=dg.AssetSelection.groups(group),
     raise_on_error=False,
 )
@@ -94,11 +100,12 @@ def admin(base_url: str, path: str, method: str = "GET") -> dict:
     return response.json() if response.content else {}
 
 
-def run_child(selection: str, env: dict[str, str]) -> dict:
+def run_child(selection: str, env: dict[str, str], full_refresh: bool = False) -> dict:
     """One sync in a fresh process (in-process executor), with that process's peak RSS; a
     process that crashed counts as a failed run."""
     completed = subprocess.run(
-        [PYTHON, "-c", CHILD, selection], cwd=ROOT, env=env, capture_output=True, text=True
+        [PYTHON, "-c", CHILD, selection, *(["full-refresh"] if full_refresh else [])],
+        cwd=ROOT, env=env, capture_output=True, text=True,
     )
     lines = [l for l in completed.stdout.splitlines() if l.startswith("RESULT ")]
     if completed.returncode != 0 or not lines:
@@ -135,7 +142,7 @@ def scenario(name: str, selection: str, env: dict[str, str], base_url: str, args
     perfect = perfect_requests(name, selection, env, base_url)
     admin(base_url, "/_simulator/reset_stats", "POST")
     cpu_before = admin(base_url, "/_simulator/stats")["process_cpu_seconds"]
-    result = run_child(selection, env)
+    result = run_child(selection, env, full_refresh=name == "full refresh")
     stats = admin(base_url, "/_simulator/stats")
     requests = stats["requests_total"]
     # the honest floor: the requests a perfect client needs, at full concurrency
@@ -188,7 +195,8 @@ def warehouse_counts(path: Path) -> dict[str, int]:
 
 
 def run_sizes(args: argparse.Namespace) -> None:
-    """Full, no-change and +24 h syncs at each size, ground truth checked, exponents."""
+    """Full, no-change, +24 h and full-refresh syncs at each size, ground truth checked,
+    exponents."""
     rows: list[dict] = []
     for size in args.sizes.split(","):
         args.size = scale_of(size)
@@ -205,7 +213,7 @@ def run_sizes(args: argparse.Namespace) -> None:
                     "TESTIO_CATALOG_TTL_MINUTES": "0",
                     "DAGSTER_HOME": tmp,
                 }
-                for name in ("full", "no-change", "+24h"):
+                for name in ("full", "no-change", "+24h", "full refresh"):
                     if name == "+24h":
                         admin(base_url, f"/_simulator/advance?hours={args.advance_hours}", "POST")
                     row = scenario(name, "ingest", env, base_url, args)
@@ -264,7 +272,7 @@ def sizes_markdown(rows: list[dict], args) -> str:
               "|---|---|---|---|---|---|---|"]
     tests_of = {s: next((r["truth_tests"] for r in rows if r["size"] == s), 0) for s in sizes}
     for a, b in zip(sizes, sizes[1:]):
-        for name in ("full", "no-change", "+24h"):
+        for name in ("full", "no-change", "+24h", "full refresh"):
             ra = next((r for r in rows if r["size"] == a and r["scenario"] == name), None)
             rb = next((r for r in rows if r["size"] == b and r["scenario"] == name), None)
             if not (ra and rb and ra["success"] and rb["success"]):
