@@ -75,12 +75,19 @@ print("RESULT " + json.dumps({"success": result.success, "wall": wall, "assets":
 """
 
 
+def simulator_mode(args: argparse.Namespace) -> str:
+    """How the simulator serves bodies, for the tables' headings."""
+    bugs = "rendering bugs per request" if args.render_bugs else "serving kept bug bodies"
+    tests = "rendering tests per request" if args.render_tests else "kept test bodies"
+    return f"{bugs}, {tests}"
+
+
 def start_simulator(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     command = [
         PYTHON, "-m", "testio_pipeline.testio.simulator", "--port", "0",
         "--size", args.size, "--seed", str(args.seed), "--latency-ms", str(args.latency_ms),
         *([] if args.render_bugs else ["--keep-bug-bodies"]),
-        *([] if getattr(args, "render_tests", False) else ["--keep-test-bodies"]),
+        *([] if args.render_tests else ["--keep-test-bodies"]),
     ]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -249,8 +256,7 @@ def sizes_markdown(rows: list[dict], args) -> str:
     lines = [
         f"{args.latency_ms:g} ms latency, {args.in_flight} requests in flight, one run each, "
         f"budget {os.environ.get('TESTIO_MEMORY_BUDGET_MB', '1024')} MB, simulator "
-        + ("rendering bugs per request" if args.render_bugs else "serving kept bug bodies")
-        + (", rendering tests per request" if args.render_tests else ", kept test bodies"),
+        + simulator_mode(args),
         "",
         "| size | scenario | wall (s) | requests | floor (s) | wall / floor | tests step (s) "
         "| bugs step (s) | peak RSS (MB) | file (MB) | equals truth |",
@@ -367,8 +373,7 @@ def markdown(rows: list[dict], args) -> str:
     lines = [
         f"size `{args.size}`, {args.latency_ms:g} ms latency, {args.in_flight} requests in flight, "
         f"median of {args.repeat} runs, simulator "
-        + ("rendering bugs per request" if args.render_bugs else "serving kept bug bodies")
-        + (", rendering tests per request" if args.render_tests else ", kept test bodies"),
+        + simulator_mode(args),
         "",
         "| scenario | wall (s) | requests (a perfect client's) | honest floor (s) | wall / floor | rows written | rows/s "
         "| peak RSS (MB) | simulator CPU (s) |",

@@ -130,7 +130,7 @@ def within_budget(budget: MemoryBudget, what: str) -> Iterator[None]:
 WRITE_MEMORY_LIMIT_BYTES = MemoryBudget().write_limit_bytes
 # where a step's DuckDB spills, inside its stage directory so spill files go with the stage
 SPILL_DIRECTORY = "spill"
-# callers that set no budget (the compaction, tests): one thread
+# callers that set no budget (a compaction or merge without one, tests): one thread
 WRITE_THREADS = 1
 # compression methods a bulk write must not analyze: see the module docstring
 DISABLED_COMPRESSION_METHODS = "dictionary"
