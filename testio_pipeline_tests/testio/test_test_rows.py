@@ -198,6 +198,10 @@ def test_test_timestamps_become_utc(tmp_path: Path) -> None:
         ({"end_at": 1700000000}, "end_at", "1700000000"),
         ({"id": 18446744073709551617}, "id", "18446744073709551617"),
         ({"features": [{"feature_id": 5}]}, "features[].id", '{"feature_id":5}'),
+        # the first broken item, as listed, wherever it is and whatever it is
+        ({"features": [{"id": 1}, "an item", {"id": 2}]}, "features[].id", '"an item"'),
+        ({"features": [{"id": 1}, None]}, "features[].id", "null"),
+        ({"features": [{"id": 1}, {"id": True}]}, "features[].id", '{"id":true}'),
     ],
 )
 def test_a_record_that_cannot_be_a_row_is_rejected_with_its_field_and_value(
@@ -209,6 +213,14 @@ def test_a_record_that_cannot_be_a_row_is_rejected_with_its_field_and_value(
     ((test_id, rejected_field, rejected_value),) = rows.last_rejected
     assert (rejected_field, rejected_value) == (field, value)
     assert test_id == (None if field == "id" else 109363)
+
+
+@pytest.mark.parametrize("features", [None, {"id": 1}, "not a list"])
+def test_features_that_are_no_list_give_a_test_without_test_features(
+    tmp_path: Path, features: Any
+) -> None:
+    (row,), items = rows(tmp_path, [with_(TEST, features=features)])
+    assert row["id"] == 109363 and items == [] and rows.last_rejected == []
 
 
 @pytest.mark.parametrize(
