@@ -17,6 +17,7 @@ import pytest
 
 from testio_pipeline.warehouse import schema
 from testio_pipeline.warehouse.connection import (
+    WRITE_ROW_GROUP_ROWS,
     WarehouseFileError,
     LOCK_WAIT_ENV_VAR,
     WarehouseLockedError,
@@ -120,6 +121,22 @@ def test_open_for_write_creates_the_directory_and_every_contract_table(tmp_path:
     with open_for_write(path) as con:
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert tables == {spec.name for spec in schema.INGEST_TABLES}
+
+
+def test_writes_fill_row_groups_small_enough_to_stay_within_the_write_limit(
+    tmp_path: Path,
+) -> None:
+    """A transaction holds the row group it fills uncompressed: the pipeline's connections
+    write groups of `WRITE_ROW_GROUP_ROWS`, not DuckDB's 122,880 (~550 MB of tests)."""
+    path = tmp_path / "warehouse.duckdb"
+    with write_transaction(path) as con:
+        con.execute("CREATE TABLE numbers (n BIGINT)")
+        con.execute(f"INSERT INTO numbers SELECT range FROM range({3 * WRITE_ROW_GROUP_ROWS})")
+    with open_for_read(path) as con:
+        groups = con.execute(
+            "SELECT count(DISTINCT row_group_id), max(count) FROM pragma_storage_info('numbers')"
+        ).fetchone()
+    assert groups == (3, WRITE_ROW_GROUP_ROWS)
 
 
 def test_connections_are_closed_when_the_block_exits(db: Path) -> None:
