@@ -140,8 +140,9 @@ def raw_hash_sql(test: str) -> str:
 
 
 def checked_tests_sql(listed: str, known: str | None = None) -> str:
-    """`listed` with, per record, `unchanged` and its problem (`problem_field`,
-    `problem_value`; NULL when the record is good), checked once for both the `tests` rows
+    """`listed` with, per record, `unchanged`, its typed fields `f` (`_TEST_FIELDS`, NULL for
+    an unchanged record) and its problem (`problem_field`, `problem_value`; NULL when the
+    record is good), parsed and checked once for both the `tests` rows
     and the test feature items of a chunk (`checked=True` there): the check of every test
     feature's id reads the whole features array and was a third of a chunk's SQL when both
     computed it.
