@@ -84,12 +84,17 @@ def json_id(value: str) -> str:
     )
 
 
+def json_array_items(value: str) -> str:
+    """The items of a JSON array as JSON[]; NULL when `value` is not an array."""
+    return f"CASE WHEN json_type({value}) = 'ARRAY' THEN TRY_CAST({value} AS JSON[]) END"
+
+
 def json_id_list(value: str) -> str:
     """The ids of a JSON array (each as `json_id`; an item that is no id is left out); NULL
     when the value is not an array (a missing key: the API did not send the list)."""
     return (
-        f"CASE WHEN json_type({value}) = 'ARRAY' THEN list_filter(list_transform("
-        f"TRY_CAST({value} AS JSON[]), i -> {json_id('i')}), i -> i IS NOT NULL) END"
+        f"list_filter(list_transform({json_array_items(value)}, i -> {json_id('i')}), "
+        "i -> i IS NOT NULL)"
     )
 
 
@@ -186,11 +191,6 @@ def _raw_value(raw: str) -> str:
 
 # what `story_texts` reads of a story object
 STORY_TEXT_FIELDS = '{"title": "JSON", "path": "JSON"}'
-
-
-def json_array_items(value: str) -> str:
-    """The items of a JSON array as JSON[]; NULL when `value` is not an array."""
-    return f"CASE WHEN json_type({value}) = 'ARRAY' THEN TRY_CAST({value} AS JSON[]) END"
 
 
 def parsed_stories(items: str, fields: str = STORY_TEXT_FIELDS) -> str:
